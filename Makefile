@@ -1,0 +1,69 @@
+# llmtut: build the book and run its tests, offline, on CPU.
+#
+#   make book   create .venv, build the tiny world, execute every chapter, render _build/html
+#   make test   same environment; lint, unit tests, every chapter through papermill
+#
+# torch is installed first and on its own (CPU wheel by default) so that resolving the
+# rest never pulls CUDA wheels; everything else is pinned by constraints.txt.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_SPEC ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+export MPLBACKEND = Agg
+export TOKENIZERS_PARALLELISM = false
+export HF_HUB_DISABLE_TELEMETRY = 1
+
+.PHONY: help install world book test lint sync constraints clean
+
+help:
+	@echo "make book         build the offline book into _build/html (tiny profile)"
+	@echo "make test         lint + unit tests + every chapter through papermill (tiny profile)"
+	@echo "make lint         ruff on llmtut, tests and notebooks/*.py"
+	@echo "make sync         re-pair notebooks/*.py -> notebooks/*.ipynb (jupytext)"
+	@echo "make world        build and cache the tiny world (tokenizers, models)"
+	@echo "make constraints  refresh constraints.txt from the current $(VENV)"
+	@echo "make clean        remove _build"
+
+# The stamp is remade when the dependencies or the pins change.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX) --retries 1 --timeout 20
+	$(PIP) install -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+world: install
+	$(PY) -m llmtut.tiny build
+
+book: world
+	LLMTUT_PROFILE=tiny $(VENV)/bin/jupyter-book build --all .
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: world lint
+	LLMTUT_PROFILE=tiny $(PY) -m pytest -v -ra --durations=15
+
+lint: install
+	$(VENV)/bin/ruff check llmtut tests notebooks/*.py
+
+sync: install
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+# torch is dropped from the pins: it is installed separately, first, from TORCH_SPEC.
+constraints: install
+	$(PIP) freeze --exclude-editable \
+		| grep -viE '^(torch==|-e |llmtut([=@ ]|$$))' > constraints.txt.tmp
+	{ echo "# Pins for everything but torch (installed first from TORCH_SPEC). Refresh: make constraints"; \
+	  cat constraints.txt.tmp; } > constraints.txt
+	rm -f constraints.txt.tmp
+	touch $(VENV)/.installed  # the environment is what the new pins describe
+
+clean:
+	rm -rf _build

@@ -1,0 +1,79 @@
+"""Profiles: the same chapter runs on the real Hub models (`hub`) or on the offline tiny world (`tiny`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from llmtut import tiny
+
+PROFILES = ("hub", "tiny")
+
+
+@dataclass(frozen=True)
+class Role:
+    """A model a chapter needs, named by what it is for: a Hub id in `hub`, a tiny-world build in `tiny`."""
+
+    hub: str
+    tiny: Callable[[], Path]
+
+
+ROLES: dict[str, Role] = {
+    # The causal base model of the masking chapters (02-04), as in the source material.
+    "masking_base": Role(hub="bigscience/bloom-560m", tiny=tiny.causal_base),
+}
+
+
+class HubUnavailableError(RuntimeError):
+    """The `hub` profile could not load a model from the Hugging Face Hub."""
+
+
+def default_profile() -> str:
+    """`$LLMTUT_PROFILE` if set, else `hub` (what a learner in Colab runs)."""
+    return check_profile(os.environ.get("LLMTUT_PROFILE", "hub"))
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"PROFILE must be one of {PROFILES}, got {profile!r}.")
+    return profile
+
+
+def resolve(role: str, profile: str) -> str:
+    """The Hub id (`hub`) or the local folder (`tiny`, built on first use) behind a role."""
+    if role not in ROLES:
+        raise KeyError(f"Unknown model role {role!r}; known roles: {sorted(ROLES)}.")
+    if check_profile(profile) == "hub":
+        return ROLES[role].hub
+    return str(ROLES[role].tiny())
+
+
+def load_causal_lm(
+    role: str, profile: str, device: str = "cpu", **model_kwargs
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model, tokenizer) for `role` in `profile`, the model in eval mode on `device`.
+
+    No silent fallback: when the Hub cannot be reached in `hub`, this raises and names `tiny`.
+    """
+    name = resolve(role, profile)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(name, **model_kwargs)
+    except OSError as err:
+        if profile != "hub":
+            raise
+        raise HubUnavailableError(
+            f"Could not load {name!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
+            "Check your network or HF_TOKEN, or run this chapter offline with PROFILE = 'tiny' "
+            "(papermill: -p PROFILE tiny; or set LLMTUT_PROFILE=tiny)."
+        ) from err
+    if tokenizer.pad_token is None:
+        raise ValueError(
+            f"The tokenizer of {name!r} has no pad token, so batches cannot be padded. "
+            "Set one before training, e.g. tokenizer.pad_token = tokenizer.eos_token."
+        )
+    return model.to(device).eval(), tokenizer

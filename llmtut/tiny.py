@@ -1,0 +1,119 @@
+"""The tiny world's models, built offline and deterministically from `llmtut.world`.
+
+`python -m llmtut.tiny build` builds (or finds in the cache) every artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BloomConfig, BloomForCausalLM
+
+from llmtut import bpe, cache, pretrain, world
+
+CAUSAL_BASE_RECIPE: dict = {
+    "tokenizer": {"prose_docs": 3000, "chat_docs": 3000, "vocab_size": 2000, "seed": 0},
+    "model": {"hidden_size": 128, "n_layer": 4, "n_head": 4},
+    "pretrain": {"docs": 3000, "steps": 400, "batch_size": 32, "block_size": 64, "lr": 3e-3, "seed": 0},
+}
+
+
+def translation_accuracy(model, tokenizer, pairs: dict[str, str], form: str = 'In Spanish, "{en}" is') -> float:
+    """Share of word pairs whose Spanish word is the greedy next token after `form`."""
+    prompts = [form.format(en=en) for en in pairs]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    with torch.no_grad():
+        next_ids = model(**enc).logits[:, -1].argmax(-1)
+    predicted = [tokenizer.decode(int(i)).strip() for i in next_ids]
+    return sum(p == es for p, es in zip(predicted, pairs.values(), strict=True)) / len(pairs)
+
+
+def build_causal_base(out: Path, recipe: dict, progress: bool = True) -> None:
+    """Train the bloom-like tokenizer, then pretrain a small BloomForCausalLM on bilingual prose."""
+    t0 = time.perf_counter()
+    r_tok, r_model, r_pre = recipe["tokenizer"], recipe["model"], recipe["pretrain"]
+    texts = world.bilingual_prose(r_tok["prose_docs"], r_tok["seed"])
+    texts += world.chat_text(r_tok["chat_docs"], r_tok["seed"] + 1)
+    tokenizer = bpe.train_bloom_like_tokenizer(texts, r_tok["vocab_size"])
+
+    torch.manual_seed(r_pre["seed"])
+    config = BloomConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=r_model["hidden_size"],
+        n_layer=r_model["n_layer"],
+        n_head=r_model["n_head"],
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = BloomForCausalLM(config)
+    # Chat text trains the tokenizer only: the model never sees the chat format before the chapters.
+    stream = pretrain.pack_documents(world.bilingual_prose(r_pre["docs"], r_pre["seed"] + 2), tokenizer)
+    losses = pretrain.pretrain_causal_lm(
+        model,
+        stream,
+        steps=r_pre["steps"],
+        batch_size=r_pre["batch_size"],
+        block_size=r_pre["block_size"],
+        lr=r_pre["lr"],
+        seed=r_pre["seed"],
+        progress=progress,
+    )
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    card = {
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_train_tokens": len(stream),
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "translation_accuracy": translation_accuracy(model, tokenizer, world.WORD_PAIRS),
+        "build_seconds": round(time.perf_counter() - t0, 1),
+    }
+    (out / "world_card.json").write_text(json.dumps(card, indent=2))
+    (out / "losses.json").write_text(json.dumps(losses))
+
+
+def causal_base(recipe: dict | None = None, progress: bool = True) -> Path:
+    """Folder of the tiny causal base model and its tokenizer (built on first use, then cached)."""
+    recipe = CAUSAL_BASE_RECIPE if recipe is None else recipe
+    return cache.cached_build(
+        "causal-base",
+        recipe,
+        lambda out: build_causal_base(out, recipe, progress),
+        code=(world, bpe, pretrain, sys.modules[__name__]),
+    )
+
+
+def load_causal_base(device: str = "cpu"):
+    """(model, tokenizer) of the tiny causal base, in eval mode on `device`."""
+    path = causal_base()
+    model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def world_card(path: Path) -> dict:
+    """The numbers recorded when an artifact was built (loss, translation accuracy, build time)."""
+    return json.loads((Path(path) / "world_card.json").read_text())
+
+
+BUILDERS = {"causal-base": causal_base}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Build the offline tiny world (cached).")
+    parser.add_argument("command", choices=["build"])
+    parser.parse_args()
+    for name, build in BUILDERS.items():
+        t0 = time.perf_counter()
+        path = build()
+        print(f"{name}: {path} ({time.perf_counter() - t0:.1f}s) {world_card(path)}")
+
+
+if __name__ == "__main__":
+    main()

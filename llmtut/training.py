@@ -1,0 +1,36 @@
+"""Helpers around transformers' Trainer for the small experiments of the book."""
+
+from __future__ import annotations
+
+import pandas as pd
+from transformers import PreTrainedTokenizerBase, TrainerCallback
+
+from llmtut.generation import generate_answers
+
+
+class StopWhenLearned(TrainerCallback):
+    """After every epoch, answer the training prompts greedily; stop once every answer is exact.
+
+    `epochs_to_learn` is the first epoch after which all answers were right (None if never), and
+    `correct_per_epoch` the number right after each epoch.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompts: list[str], answers: list[str]):
+        self.tokenizer, self.prompts, self.answers = tokenizer, prompts, answers
+        self.correct_per_epoch: list[int] = []
+        self.epochs_to_learn: int | None = None
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        generated = generate_answers(model, self.tokenizer, self.prompts)
+        correct = sum(g == a for g, a in zip(generated, self.answers, strict=True))
+        self.correct_per_epoch.append(correct)
+        if correct == len(self.answers):
+            self.epochs_to_learn = len(self.correct_per_epoch)
+            control.should_training_stop = True
+        return control
+
+
+def loss_history(log_history: list[dict]) -> pd.DataFrame:
+    """The training loss per logged step (from `trainer.state.log_history`), with its epoch."""
+    rows = [(h["step"], h["epoch"], h["loss"]) for h in log_history if "loss" in h]
+    return pd.DataFrame(rows, columns=["step", "epoch", "loss"])
