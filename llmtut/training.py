@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from llmtut.generation import generate_answers
@@ -19,15 +20,24 @@ class StopWhenLearned(TrainerCallback):
         self.tokenizer, self.prompts, self.answers = tokenizer, prompts, answers
         self.correct_per_epoch: list[int] = []
         self.epochs_to_learn: int | None = None
+        self._bar: tqdm | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._bar = tqdm(total=int(args.num_train_epochs), desc="epochs", unit="epoch")
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         generated = generate_answers(model, self.tokenizer, self.prompts)
         correct = sum(g == a for g, a in zip(generated, self.answers, strict=True))
         self.correct_per_epoch.append(correct)
+        self._bar.update(1)
+        self._bar.set_postfix(correct=f"{correct}/{len(self.answers)}")
         if correct == len(self.answers):
             self.epochs_to_learn = len(self.correct_per_epoch)
             control.should_training_stop = True
         return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._bar.close()
 
 
 def loss_history(log_history: list[dict]) -> pd.DataFrame:
