@@ -16,8 +16,11 @@ class StopWhenLearned(TrainerCallback):
     `correct_per_epoch` the number right after each epoch.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompts: list[str], answers: list[str]):
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, prompts: list[str], answers: list[str], max_new_tokens: int = 8
+    ):
         self.tokenizer, self.prompts, self.answers = tokenizer, prompts, answers
+        self.max_new_tokens = max_new_tokens
         self.correct_per_epoch: list[int] = []
         self.epochs_to_learn: int | None = None
         self._bar: tqdm | None = None
@@ -26,7 +29,7 @@ class StopWhenLearned(TrainerCallback):
         self._bar = tqdm(total=int(args.num_train_epochs), desc="epochs", unit="epoch")
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        generated = generate_answers(model, self.tokenizer, self.prompts)
+        generated = generate_answers(model, self.tokenizer, self.prompts, self.max_new_tokens)
         correct = sum(g == a for g, a in zip(generated, self.answers, strict=True))
         self.correct_per_epoch.append(correct)
         self._bar.update(1)

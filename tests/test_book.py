@@ -1,0 +1,59 @@
+"""The book's structure: paired notebooks without outputs, the Colab cell, the table of contents."""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from llmtut.colab import INSTALL_CELL, REPO_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no notebooks/NN_topic.py found"
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_paired_ipynb_is_in_sync_and_has_no_outputs(py):
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: run `make sync`"
+    nb = nbformat.read(ipynb, as_version=4)
+    source = jupytext.read(py)
+    assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in source.cells], (
+        f"{ipynb.name} is out of sync with {py.name}: run `make sync`"
+    )
+    assert all(not c.outputs and c.execution_count is None for c in code_cells(nb)), f"{ipynb.name} has outputs"
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_layout(py):
+    nb = jupytext.read(py)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "title first"
+    cells = code_cells(nb)
+    assert cells[0].source == INSTALL_CELL, f"the first code cell must be llmtut.colab.INSTALL_CELL:\n{INSTALL_CELL}"
+    params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged `parameters`"
+    for name in ("PROFILE", "SEED", "DEVICE"):
+        assert f"\n{name} = " in "\n" + params[0].source, f"parameters cell lacks {name}"
+    # in Colab only the package is installed: no chapter may read a repository file
+    assert "../" not in py.read_text()
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    for py in CHAPTERS:
+        assert f"notebooks/{py.stem}" in toc
+
+
+def test_repository_url_matches_the_one_in_the_package():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == REPO_URL
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"

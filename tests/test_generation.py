@@ -1,0 +1,28 @@
+from llmtut.generation import generate_answers, iterative_generate_view, next_token_accuracy
+
+
+def test_greedy_answers_are_stripped_and_batched(causal_base):
+    model, tokenizer = causal_base
+    prompts = ['In Spanish, "good" is', 'The Spanish word for "dog" is', 'In Spanish, "tree" is']
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=1)
+    assert answers == ["bueno", "perro", "árbol"]
+    # batching with left padding gives what one prompt alone gives
+    assert generate_answers(model, tokenizer, prompts[1:2], max_new_tokens=1) == ["perro"]
+
+
+def test_next_token_accuracy_counts_the_given_positions(causal_base):
+    model, tokenizer = causal_base
+    ids = tokenizer('In Spanish, "good" is bueno.', add_special_tokens=False)["input_ids"]
+    assert next_token_accuracy(model, [ids], [range(len(ids) - 2, len(ids) - 1)]) == 1.0  # 'bueno'
+    wrong = ids[:-2] + [tokenizer.convert_tokens_to_ids("Ġperro")] + ids[-1:]
+    assert next_token_accuracy(model, [wrong], [range(len(ids) - 2, len(ids) - 1)]) == 0.0
+
+
+def test_iterative_view_has_a_row_per_position_and_marks_hits(causal_base):
+    model, tokenizer = causal_base
+    text = 'In Spanish, "good" is bueno.'
+    view = iterative_generate_view({"base": model}, tokenizer, text)
+    n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert len(view) == n - 1
+    assert list(view.columns) == ["context ends with", "actual next", "base"]
+    assert view.iloc[-2]["base"] == " bueno ✓"

@@ -1,0 +1,41 @@
+import torch
+from conftest import SMALL_RECIPE
+from transformers import AutoModelForCausalLM, AutoTokenizer, BloomForCausalLM
+
+from llmtut import tiny, world
+
+
+def state(path):
+    return AutoModelForCausalLM.from_pretrained(path).state_dict()
+
+
+def test_same_recipe_gives_identical_weights_and_tokenizer(tmp_path, monkeypatch):
+    paths = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("LLMTUT_CACHE", str(tmp_path / run))
+        paths.append(tiny.causal_base(SMALL_RECIPE, progress=False))
+    a, b = state(paths[0]), state(paths[1])
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert AutoTokenizer.from_pretrained(paths[0]).get_vocab() == AutoTokenizer.from_pretrained(paths[1]).get_vocab()
+    assert paths[0].name == paths[1].name  # same recipe, same key
+
+
+def test_another_seed_gives_other_weights(tmp_cache):
+    other = {**SMALL_RECIPE, "pretrain": {**SMALL_RECIPE["pretrain"], "seed": 1}}
+    a = state(tiny.causal_base(SMALL_RECIPE, progress=False))
+    b = state(tiny.causal_base(other, progress=False))
+    assert not torch.equal(a["transformer.h.0.self_attention.query_key_value.weight"],
+                           b["transformer.h.0.self_attention.query_key_value.weight"])
+
+
+def test_the_causal_base_is_a_bloom_that_knows_its_translations(causal_base):
+    model, tokenizer = causal_base
+    assert isinstance(model, BloomForCausalLM)
+    card = tiny.world_card(tiny.causal_base())
+    assert card["translation_accuracy"] >= 0.95
+    assert card["loss_last"] < card["loss_first"] / 4
+    # good -> bueno, in a prose form and in a dialogue; the chat format itself it never saw
+    assert tiny.translation_accuracy(model, tokenizer, {"good": "bueno"}) == 1.0
+    form = 'Tom: What is the Spanish word for "{en}"?\n\nMaria:'
+    assert tiny.translation_accuracy(model, tokenizer, world.WORD_PAIRS, form) >= 0.9
