@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -271,9 +273,11 @@ plt.show()
 # ## What did each model learn? The iterative generate view
 #
 # Walk through the held-out example one token at a time and ask each model for its next-token
-# prediction (teacher forcing). A ✓ marks a correct guess. The unmasked model has learned to
-# predict the human prompt itself, a skill we never wanted; the masked model still guesses the
-# prompt like the base model did, and only knows what to do after `<s>`.
+# prediction (teacher forcing). A ✓ marks a correct guess. Read the columns top to bottom: the
+# unmasked model has learned to predict the human prompt itself (`### Human: How do you say ...`),
+# a skill we never asked for. The masked models never received a gradient from those positions:
+# they do not predict the prompt (their guesses there are no better than the base model's), and
+# only know what to do after `<s>`.
 
 # %%
 holdout_text = example_text(*HOLDOUT)
@@ -311,8 +315,8 @@ for name, r in results.items():
     record(f"{name}.epochs_to_learn", r["epochs_to_learn"])
     record(f"{name}.holdout_answer", r["holdout_answer"])
     record(f"{name}.train_runtime_s", round(r["train_runtime_s"], 2))
-record("unmasked.prompt_token_accuracy", round(prompt_accuracy["unmasked"], 4))
-record("masked.prompt_token_accuracy", round(prompt_accuracy["masked"], 4))
+for name in ("unmasked", "masked"):
+    record(f"{name}.prompt_token_accuracy", round(prompt_accuracy[name], 4))
 
 # %% [markdown]
 # What the numbers say (the cells above print them for this run):
@@ -324,5 +328,6 @@ record("masked.prompt_token_accuracy", round(prompt_accuracy["masked"], 4))
 #   tokens; they differ only in who writes the `-100`s.
 # - The held-out word was never trained on; a masked model answers it from what the base model
 #   learned in pretraining. Fine-tuning taught the *format*, not the vocabulary.
-# - The unmasked model's prompt-token accuracy is far above the masked model's: it spent part of
-#   its capacity learning to predict questions a user will always type themselves.
+# - The unmasked model's prompt-token accuracy is far above the masked model's (and the base
+#   model's): it spent part of its capacity learning to predict questions a user will always type
+#   themselves. The masked model's accuracy on the prompt is no higher than the base model's.
