@@ -26,7 +26,17 @@ def check_02_label_masking(m):
     assert m["unmasked.prompt_token_accuracy"] - m["masked.prompt_token_accuracy"] >= 0.3
 
 
-CHECKS = {"02_label_masking": check_02_label_masking}
+def check_03_special_tokens(m):
+    assert m["template_found.before"] is False  # '?\n\n' merges: the template's tokens never occur
+    assert m["template_found.after"] is True
+    for init in ("mean_init", "random_init", "pieces_init"):
+        assert m[f"epochs_to_learn.{init}"] is not None, f"{init} never learned the five examples"
+    assert m["epochs_to_learn.mean_init"] <= m["epochs_to_learn.random_init"]
+    assert m["lora.train_correct"] == 5
+    assert 0 <= m["lora_without_new_rows.train_correct"] <= 5
+
+
+CHECKS = {"02_label_masking": check_02_label_masking, "03_special_tokens": check_03_special_tokens}
 
 
 def test_every_chapter_has_checks():
