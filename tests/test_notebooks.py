@@ -36,7 +36,21 @@ def check_03_special_tokens(m):
     assert 0 <= m["lora_without_new_rows.train_correct"] <= 5
 
 
-CHECKS = {"02_label_masking": check_02_label_masking, "03_special_tokens": check_03_special_tokens}
+def check_04_multi_turn(m):
+    # the chat template's assistant mask equals the manual -100 mask on every training conversation
+    assert m["mask_agreement"] == 1.0
+    assert m["manual.train_correct"] == 5
+    assert m["assistant_only.train_correct"] == 5
+    # a question asked after a first exchange (>= 10 conversations, holdout included), weaker method
+    assert m["second_turn.correct"] >= 0.8
+    assert m["second_turn.correct"] == min(m["manual.second_turn_correct"], m["assistant_only.second_turn_correct"])
+
+
+CHECKS = {
+    "02_label_masking": check_02_label_masking,
+    "03_special_tokens": check_03_special_tokens,
+    "04_multi_turn": check_04_multi_turn,
+}
 
 
 def test_every_chapter_has_checks():
