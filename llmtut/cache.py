@@ -9,7 +9,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 
 DONE = "BUILD_COMPLETE"
 
@@ -19,15 +19,17 @@ def cache_root() -> Path:
     return Path(os.environ.get("LLMTUT_CACHE") or Path.home() / ".cache" / "llmtut")
 
 
-def recipe_hash(recipe: dict, code: Iterable[ModuleType] = ()) -> str:
-    """Hash of the recipe and of the source of the modules that build it: change either, get a new key."""
+def recipe_hash(recipe: dict, code: Iterable[ModuleType | FunctionType] = ()) -> str:
+    """Hash of the recipe and of the source of the modules or functions that build it: change either, get a new key."""
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for module in code:
         h.update(inspect.getsource(module).encode())
     return h.hexdigest()[:12]
 
 
-def cached_build(name: str, recipe: dict, build: Callable[[Path], None], code: Iterable[ModuleType] = ()) -> Path:
+def cached_build(
+    name: str, recipe: dict, build: Callable[[Path], None], code: Iterable[ModuleType | FunctionType] = ()
+) -> Path:
     """Return `<cache>/<name>-<hash>`, calling `build(tmp_dir)` first if it is not there yet.
 
     The build writes into a temporary folder that is renamed into place only when complete, so an

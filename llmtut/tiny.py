@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -86,7 +85,8 @@ def causal_base(recipe: dict | None = None, progress: bool = True) -> Path:
         "causal-base",
         recipe,
         lambda out: build_causal_base(out, recipe, progress),
-        code=(world, bpe, pretrain, sys.modules[__name__]),
+        # Only the code this artifact depends on, so adding other builders here keeps its cache key.
+        code=(world, bpe, pretrain, build_causal_base, translation_accuracy),
     )
 
 
