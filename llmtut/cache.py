@@ -19,16 +19,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("LLMTUT_CACHE") or Path.home() / ".cache" / "llmtut")
 
 
-def recipe_hash(recipe: dict, code: Iterable[ModuleType | FunctionType] = ()) -> str:
-    """Hash of the recipe and of the source of the modules or functions that build it: change either, get a new key."""
+def recipe_hash(recipe: dict, code: Iterable[ModuleType | FunctionType | str] = ()) -> str:
+    """Hash of the recipe and of the source of the modules, functions or constants that build it: change either, get a new key."""
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
-    for module in code:
-        h.update(inspect.getsource(module).encode())
+    for item in code:
+        h.update((item if isinstance(item, str) else inspect.getsource(item)).encode())
     return h.hexdigest()[:12]
 
 
 def cached_build(
-    name: str, recipe: dict, build: Callable[[Path], None], code: Iterable[ModuleType | FunctionType] = ()
+    name: str, recipe: dict, build: Callable[[Path], None], code: Iterable[ModuleType | FunctionType | str] = ()
 ) -> Path:
     """Return `<cache>/<name>-<hash>`, calling `build(tmp_dir)` first if it is not there yet.
 

@@ -86,7 +86,15 @@ def causal_base(recipe: dict | None = None, progress: bool = True) -> Path:
         recipe,
         lambda out: build_causal_base(out, recipe, progress),
         # Only the code this artifact depends on, so adding other builders here keeps its cache key.
-        code=(world, bpe, pretrain, build_causal_base, translation_accuracy),
+        code=(
+            world,
+            pretrain,
+            bpe.train_bloom_like_tokenizer,
+            bpe.BLOOM_SPLIT,
+            *bpe.SPECIAL_TOKENS,
+            build_causal_base,
+            translation_accuracy,
+        ),
     )
 
 
