@@ -9,9 +9,21 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 @torch.no_grad()
 def generate_answers(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_new_tokens: int = 8
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_new_tokens: int = 8,
+    end_of_turn: str | None = None,
 ) -> list[str]:
-    """Greedy completions of `prompts` (batched, left-padded), special tokens stripped."""
+    """Greedy completions of `prompts` (batched, left-padded), special tokens stripped.
+
+    With `end_of_turn` (a token of the tokenizer, e.g. a chat template's "\n\n### Human:"), generation
+    also stops there and special tokens are kept, so an answer reads "perro\n\n### Human:" only when
+    the model ended its turn itself ("perro</s>" or "perro perro" otherwise).
+    """
+    stop = [tokenizer.eos_token_id]
+    if end_of_turn is not None:
+        stop.append(tokenizer.convert_tokens_to_ids(end_of_turn))
     was_training = model.training
     model.eval()
     tokenizer.padding_side = "left"  # generation continues from the last position of each row
@@ -21,11 +33,12 @@ def generate_answers(
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=stop,
     )
     model.train(was_training)
-    new_tokens = out[:, enc["input_ids"].shape[1] :]
-    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    new_tokens = [[t for t in row if t != tokenizer.pad_token_id] for row in out[:, enc["input_ids"].shape[1] :].tolist()]
+    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=end_of_turn is None)
+    return [text.strip() for text in texts]
 
 
 @torch.no_grad()

@@ -39,21 +39,19 @@ if "google.colab" in sys.modules:
 
 # %%
 import inspect
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from datasets import Dataset
-from peft import LoraConfig, get_peft_model
-from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainingArguments
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 from llmtut import masking, profiles, tiny
 from llmtut.generation import generate_answers, iterative_generate_view, next_token_accuracy
 from llmtut.masking import IGNORE_INDEX, mask_all_but_responses
 from llmtut.report import record
-from llmtut.training import StopWhenLearned, loss_history
+from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
 
 # %% [markdown]
 # The next cell holds the chapter's parameters. `PROFILE = "hub"` runs it on
@@ -145,32 +143,22 @@ print(inspect.getsource(StopWhenLearned))
 def fresh_lora_model():
     torch.manual_seed(SEED)
     model, _ = profiles.load_causal_lm("masking_base", PROFILE, DEVICE)
-    config = LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.0,
-                        target_modules=["query_key_value"], task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    return with_lora(model, LORA_R, ["query_key_value"])
 
 
-common_args = dict(
-    num_train_epochs=MAX_EPOCHS, per_device_train_batch_size=BATCH_SIZE, learning_rate=lr,
-    lr_scheduler_type="constant", logging_steps=1, save_strategy="no", report_to=[], seed=SEED,
-    use_cpu=DEVICE == "cpu", disable_tqdm=True,
-)
+common_args = small_run_args(MAX_EPOCHS, BATCH_SIZE, lr, SEED, DEVICE)
 results = {}
 
 
 def run(name, trainer_cls, args, dataset, **trainer_kwargs):
     model = fresh_lora_model()
-    stopper = StopWhenLearned(tokenizer, train_prompts, train_answers)
-    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, callbacks=[stopper], **trainer_kwargs)
-    trainer.remove_callback(PrinterCallback)  # the losses are plotted below instead of printed per step
-    t0 = time.perf_counter()
-    trainer.train()
-    runtime = time.perf_counter() - t0
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, **trainer_kwargs)
+    learned = train_until_learned(trainer, StopWhenLearned(tokenizer, train_prompts, train_answers))
     holdout = generate_answers(model, tokenizer, [prompt_text(HOLDOUT[0])])[0]
-    results[name] = dict(model=model, epochs_to_learn=stopper.epochs_to_learn, holdout_answer=holdout,
-                         train_runtime_s=runtime, correct_per_epoch=stopper.correct_per_epoch,
-                         losses=loss_history(trainer.state.log_history))
-    print(f"{name}: learned all five after {stopper.epochs_to_learn} epochs in {runtime:.1f}s; "
+    results[name] = dict(model=model, epochs_to_learn=learned.epochs_to_learn, holdout_answer=holdout,
+                         train_runtime_s=learned.train_runtime_s, correct_per_epoch=learned.correct_per_epoch,
+                         losses=learned.losses)
+    print(f"{name}: learned all five after {learned.epochs_to_learn} epochs in {learned.train_runtime_s:.1f}s; "
           f"holdout {HOLDOUT[0]!r} -> {holdout!r}")
 
 
@@ -258,15 +246,7 @@ run("completion_only", SFTTrainer, sft_args, pc_ds, processing_class=tokenizer)
 # compare is the number of epochs until the five answers are right, and the holdout.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for name, r in results.items():
-    axes[0].plot(r["losses"]["epoch"], r["losses"]["loss"], label=name, alpha=0.8)
-    axes[1].plot(range(1, len(r["correct_per_epoch"]) + 1), r["correct_per_epoch"], marker="o", label=name)
-axes[0].set(xlabel="epoch", ylabel="training loss", title="loss per step", yscale="log")
-axes[1].set(xlabel="epoch", ylabel="training answers exact (of 5)", title="answers right after each epoch")
-for ax in axes:
-    ax.legend()
-plt.tight_layout()
+plot_learning(results)
 plt.show()
 
 # %% [markdown]

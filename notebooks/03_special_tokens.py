@@ -39,21 +39,20 @@ if "google.colab" in sys.modules:
 # %%
 import inspect
 import logging
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from datasets import Dataset
-from peft import LoraConfig, get_peft_model
-from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainingArguments
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 from llmtut import profiles, special_tokens
+from llmtut.generation import generate_answers
 from llmtut.masking import IGNORE_INDEX
 from llmtut.report import record
 from llmtut.special_tokens import add_special_tokens_with_init, find_template, mask_before_template
-from llmtut.training import StopWhenLearned, loss_history
+from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
 from llmtut.world import ASSISTANT, HUMAN
 
 # %% [markdown]
@@ -267,58 +266,48 @@ pd.DataFrame({init: init_stats(init) for init in special_tokens.INITS}).T.round(
 # shows why that is needed), until the model answers the five examples exactly.
 
 # %%
-common_args = dict(
-    num_train_epochs=MAX_EPOCHS, per_device_train_batch_size=BATCH_SIZE, learning_rate=lr,
-    lr_scheduler_type="constant", logging_steps=1, save_strategy="no", report_to=[], seed=SEED,
-    use_cpu=DEVICE == "cpu", disable_tqdm=True,
-)
 results = {}
 
 
-def train(name, init, train_new_rows=True):
+def train(name, init, train_new_rows=True, ends_turn=False):
+    """A fresh model with the templates added (`init` for their rows), LoRA, trained until it answers all five.
+
+    `ends_turn`: the answer ends with the human template instead of `</s>` (section 4).
+    """
     torch.manual_seed(SEED)
     model, tok = profiles.load_causal_lm("masking_base", PROFILE, DEVICE)
     ids = add_special_tokens_with_init(model, tok, [HUMAN, ASSISTANT], init=init, seed=SEED)
     rows_before = model.get_input_embeddings().weight[ids].detach().clone()
-    config = LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.0, target_modules=["query_key_value"],
-                        task_type="CAUSAL_LM", trainable_token_indices=ids if train_new_rows else None)
-    model = get_peft_model(model, config)
+    model = with_lora(model, LORA_R, ["query_key_value"], trainable_token_indices=ids if train_new_rows else None)
+    end = HUMAN if ends_turn else tok.eos_token
     template = tokens(ASSISTANT, tok)[0]
-    data = [{"input_ids": (x := tokens(example_text(en, es, tok), tok)[0]), "labels": mask_before_template(x, template, r)}
-            for r, (en, es) in enumerate(TRAIN_WORDS.items())]
-    stopper = StopWhenLearned(tok, [prompt_text(en, tok) for en in TRAIN_WORDS], train_answers)
-    trainer = Trainer(model=model, args=TrainingArguments(output_dir=f"out/{name}", **common_args),
-                      train_dataset=Dataset.from_list(data), callbacks=[stopper],
+    data = [{"input_ids": (x := tokens(f"{prompt_text(en, tok)} {es}{end}", tok)[0]),
+             "labels": mask_before_template(x, template, r)} for r, (en, es) in enumerate(TRAIN_WORDS.items())]
+    answers = [f"{es}{HUMAN}" if ends_turn else es for es in train_answers]
+    stopper = StopWhenLearned(tok, [prompt_text(en, tok) for en in TRAIN_WORDS], answers,
+                              end_of_turn=HUMAN if ends_turn else None)
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir=f"out/{name}", **run_args),
+                      train_dataset=Dataset.from_list(data),
                       data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE_INDEX))
-    trainer.remove_callback(PrinterCallback)
-    t0 = time.perf_counter()
-    trainer.train()
-    runtime = time.perf_counter() - t0
+    learned = train_until_learned(trainer, stopper)
     with torch.no_grad():  # the rows the trained model uses (peft adds its trained delta)
         rows_after = model.get_input_embeddings()(torch.tensor(ids, device=model.device))
-    results[name] = dict(epochs_to_learn=stopper.epochs_to_learn, correct_per_epoch=stopper.correct_per_epoch,
-                         train_correct=stopper.correct_per_epoch[-1], train_runtime_s=runtime,
+    results[name] = dict(epochs_to_learn=learned.epochs_to_learn, correct_per_epoch=learned.correct_per_epoch,
+                         train_correct=learned.final_correct, train_runtime_s=learned.train_runtime_s,
                          trainable_params=model.get_nb_trainable_parameters()[0],
-                         new_rows_moved=(rows_after - rows_before).norm().item(),
-                         losses=loss_history(trainer.state.log_history))
-    print(f"{name}: {stopper.correct_per_epoch[-1]}/5 right after {len(stopper.correct_per_epoch)} epochs "
-          f"(learned after {stopper.epochs_to_learn}) in {runtime:.1f}s; new rows moved by "
+                         new_rows_moved=(rows_after - rows_before).norm().item(), losses=learned.losses,
+                         model=model, tokenizer=tok, new_ids=ids)
+    print(f"{name}: {learned.final_correct}/5 right after {len(learned.correct_per_epoch)} epochs "
+          f"(learned after {learned.epochs_to_learn}) in {learned.train_runtime_s:.1f}s; new rows moved by "
           f"{results[name]['new_rows_moved']:.4f}")
 
 
+run_args = small_run_args(MAX_EPOCHS, BATCH_SIZE, lr, SEED, DEVICE)
 for init in special_tokens.INITS:
     train(f"{init}_init", init)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for name, r in results.items():
-    axes[0].plot(r["losses"]["epoch"], r["losses"]["loss"], label=name, alpha=0.8)
-    axes[1].plot(range(1, len(r["correct_per_epoch"]) + 1), r["correct_per_epoch"], marker="o", label=name)
-axes[0].set(xlabel="epoch", ylabel="training loss", title="loss per step", yscale="log")
-axes[1].set(xlabel="epoch", ylabel="training answers exact (of 5)", title="answers right after each epoch")
-for ax in axes:
-    ax.legend()
-plt.tight_layout()
+plot_learning(results)
 plt.show()
 
 # %%
@@ -331,18 +320,68 @@ for init in special_tokens.INITS:
 # LoRA freezes every weight of the base model, the embedding matrix included, and trains small
 # adapters beside the attention projections. The new rows then stay exactly what the init made
 # them. peft's `trainable_token_indices` trains just those rows (a delta for the listed ids,
-# tied to the output embedding as well), at the cost of `2 × hidden_size` parameters here. We
-# train once more with the mean init and LoRA alone, and compare with the mean-init run above:
+# tied to the output embedding as well), at the cost of `2 × hidden_size` parameters here.
+#
+# ### Reading a frozen token
+#
+# First, LoRA alone on the task above (mean init):
 
 # %%
-train("lora_without_new_rows", "mean", train_new_rows=False)
-lora = {"LoRA + new rows (mean init)": results["mean_init"], "LoRA alone (mean init)": results["lora_without_new_rows"]}
+train("lora_alone_reads", "mean", train_new_rows=False)
+
+# %% [markdown]
+# The rows did not move, yet the model can still learn the task: to *read* the template, the
+# model needs only a row that differs from every other input, and a frozen mean row does.
+# The answer's start is also marked by `<s>`.
+#
+# ### Writing a frozen token
+#
+# A chat model must also *write* the template: in a conversation, the assistant hands the turn
+# back by starting the next human turn. Many chat datasets (Anthropic's HH-RLHF among them) have
+# no `</s>`: an answer ends where `"\n\n### Human:"` begins, and generation stops there. So we
+# now end every answer with the human template instead of `</s>`, count an answer as right only
+# when the model writes the word *and then* the template, and train twice: LoRA alone, and LoRA
+# with the two new rows trainable.
+
+# %%
+train("lora_without_new_rows", "mean", train_new_rows=False, ends_turn=True)
+train("lora", "mean", train_new_rows=True, ends_turn=True)
+pd.DataFrame({"must write": [repr(f"perro{HUMAN}")] * 2,
+              "wrote": [repr(generate_answers(results[n]["model"], results[n]["tokenizer"],
+                                              [prompt_text("dog", results[n]["tokenizer"])], 8, HUMAN)[0])
+                        for n in ("lora_without_new_rows", "lora")]},
+             index=["LoRA alone", "LoRA + new rows"])
+
+# %% [markdown]
+# LoRA alone never writes the template. That is not bad luck, it is arithmetic. Bloom ties its
+# output layer to its input embeddings, so the logit of a token is the dot product of the last
+# hidden state with that token's row. A mean-initialised row is the average of all old rows, so
+# its logit is the *average of all the old tokens' logits*, which is never above the largest:
+# a frozen mean row can never be the greedy choice, however the adapters move the hidden state.
+# Here are the logits at the position where the template should come, after training:
+
+# %%
+def logits_at_turn_end(name, en="dog"):
+    model, tok, ids = results[name]["model"], results[name]["tokenizer"], results[name]["new_ids"]
+    x = tok(f"{prompt_text(en, tok)} {TRAIN_WORDS[en]}", return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.no_grad():
+        logits = model(**x).logits[0, -1]
+    old = logits[: len(tokenizer)]
+    return {"logit of the human template": logits[ids[0]].item(), "mean of the old logits": old.mean().item(),
+            "largest old logit": old.max().item(), "best old token": tok.decode(int(old.argmax()))}
+
+
+pd.DataFrame({name: logits_at_turn_end(n) for name, n in
+              [("LoRA alone", "lora_without_new_rows"), ("LoRA + new rows", "lora")]}).T
+
+# %%
+lora = {"LoRA + new rows": results["lora"], "LoRA alone": results["lora_without_new_rows"]}
 pd.DataFrame({name: {k: r[k] for k in ("trainable_params", "new_rows_moved", "epochs_to_learn", "train_correct")}
               for name, r in lora.items()}).T
 
 # %%
-record("lora.train_correct", results["mean_init"]["train_correct"])
-record("lora_without_new_rows.train_correct", results["lora_without_new_rows"]["train_correct"])
+for key, name in [("lora", "lora"), ("lora_without_new_rows", "lora_without_new_rows")]:
+    record(f"{key}.train_correct", results[name]["train_correct"])
 
 # %% [markdown]
 # ## Summary
@@ -364,9 +403,11 @@ pd.DataFrame({name: {"epochs to learn": r["epochs_to_learn"], "right at the end 
 #   the table: the mean init, transformers' default, learns no slower than random noise. Averaging
 #   the pieces sounds clever, but the two templates share most of their pieces (`\n\n`, `###`), so
 #   they start almost alike (cosine in the init table) and the model must first pull them apart.
-# - With LoRA alone, the new rows do not move at all (`new rows moved` is 0): they stay at their
-#   init for ever, and an adapter saved from this run does not contain them. With
-#   `trainable_token_indices` they are trained with a few hundred extra parameters. Read the
-#   `LoRA alone` row to see whether, in this profile, the frozen rows also cost the model its answers:
-#   in the `tiny` profile the `<s>` marker after the template tells the model where the answer
-#   starts, so it can learn the task without ever learning the templates themselves.
+# - With LoRA alone, the new rows do not move at all (`new rows moved` is 0), and an adapter saved
+#   from such a run does not contain them. Reading a frozen token works; writing one does not:
+#   a model that must end its turn with a new token never does, because a frozen mean row's logit
+#   is the mean of the others. With `trainable_token_indices` (a few hundred extra parameters here)
+#   the same model learns to end every answer with the template. When you add tokens that the
+#   model must *generate* (end-of-turn markers, chat-template tokens), train their rows: with
+#   `trainable_token_indices`, or with `modules_to_save=["word_embeddings"]` at the cost of the
+#   whole matrix.

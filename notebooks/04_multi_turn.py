@@ -42,14 +42,12 @@ if "google.colab" in sys.modules:
 # %%
 import inspect
 import random
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from datasets import Dataset
-from peft import LoraConfig, get_peft_model
-from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainingArguments
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 from llmtut import chat_template, profiles, world
@@ -57,7 +55,7 @@ from llmtut.chat_template import assistant_mask, set_chat_template
 from llmtut.generation import generate_answers
 from llmtut.masking import IGNORE_INDEX, mask_all_but_responses
 from llmtut.report import record
-from llmtut.training import StopWhenLearned, loss_history
+from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
 
 # %% [markdown]
 # The next cell holds the chapter's parameters. `PROFILE = "hub"` runs it on
@@ -256,34 +254,24 @@ print(train_prompts[1])
 def fresh_lora_model():
     torch.manual_seed(SEED)
     model, _ = profiles.load_causal_lm("masking_base", PROFILE, DEVICE)
-    config = LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.0,
-                        target_modules=["query_key_value"], task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    return with_lora(model, LORA_R, ["query_key_value"])
 
 
-common_args = dict(
-    num_train_epochs=MAX_EPOCHS, per_device_train_batch_size=BATCH_SIZE, learning_rate=lr,
-    lr_scheduler_type="constant", logging_steps=1, save_strategy="no", report_to=[], seed=SEED,
-    use_cpu=DEVICE == "cpu", disable_tqdm=True,
-)
+common_args = small_run_args(MAX_EPOCHS, BATCH_SIZE, lr, SEED, DEVICE)
 results = {}
 
 
 def run(name, trainer_cls, args, dataset, **trainer_kwargs):
     model = fresh_lora_model()
-    stopper = StopWhenLearned(tokenizer, train_prompts, train_answers)
-    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, callbacks=[stopper], **trainer_kwargs)
-    trainer.remove_callback(PrinterCallback)  # the losses are plotted below instead of printed per step
-    t0 = time.perf_counter()
-    trainer.train()
-    runtime = time.perf_counter() - t0
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, **trainer_kwargs)
+    learned = train_until_learned(trainer, StopWhenLearned(tokenizer, train_prompts, train_answers))
     train_correct = sum(g == a for g, a in zip(generate_answers(model, tokenizer, train_prompts), train_answers,
                                                strict=True))
-    results[name] = dict(model=model, epochs_to_learn=stopper.epochs_to_learn, train_correct=train_correct,
-                         train_runtime_s=runtime, correct_per_epoch=stopper.correct_per_epoch,
-                         losses=loss_history(trainer.state.log_history))
-    print(f"{name}: {train_correct}/5 training answers exact after {len(stopper.correct_per_epoch)} epochs "
-          f"({runtime:.1f}s)")
+    results[name] = dict(model=model, epochs_to_learn=learned.epochs_to_learn, train_correct=train_correct,
+                         train_runtime_s=learned.train_runtime_s, correct_per_epoch=learned.correct_per_epoch,
+                         losses=learned.losses)
+    print(f"{name}: {train_correct}/5 training answers exact after {len(learned.correct_per_epoch)} epochs "
+          f"({learned.train_runtime_s:.1f}s)")
 
 
 # %% [markdown]
@@ -322,15 +310,7 @@ run("assistant_only", SFTTrainer, sft_args, messages_ds, processing_class=tokeni
 # Training answers exact after each epoch, and the loss per step:
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for name, r in results.items():
-    axes[0].plot(r["losses"]["epoch"], r["losses"]["loss"], label=name, alpha=0.8)
-    axes[1].plot(range(1, len(r["correct_per_epoch"]) + 1), r["correct_per_epoch"], marker="o", label=name)
-axes[0].set(xlabel="epoch", ylabel="training loss", title="loss per step", yscale="log")
-axes[1].set(xlabel="epoch", ylabel="training answers exact (of 5)", title="answers right after each epoch")
-for ax in axes:
-    ax.legend()
-plt.tight_layout()
+plot_learning(results)
 plt.show()
 
 # %%

@@ -26,3 +26,17 @@ def test_iterative_view_has_a_row_per_position_and_marks_hits(causal_base):
     assert len(view) == n - 1
     assert list(view.columns) == ["context ends with", "actual next", "base"]
     assert view.iloc[-2]["base"] == " bueno ✓"
+
+
+def test_end_of_turn_stops_generation_and_stays_in_the_answer(causal_base):
+    model, tokenizer = causal_base
+    prompt = 'In Spanish, "good" is'
+    enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    free = model.generate(**enc, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    first, second = free[0, enc["input_ids"].shape[1] :][:2].tolist()
+    end = tokenizer.convert_ids_to_tokens(second)  # the token the model writes after "bueno"
+    answer = generate_answers(model, tokenizer, [prompt], max_new_tokens=4, end_of_turn=end)[0]
+    assert answer == tokenizer.decode([first, second]).strip()
+    # an end-of-turn token the model never writes: the answer runs to max_new_tokens, specials kept
+    long = generate_answers(model, tokenizer, [prompt], max_new_tokens=4, end_of_turn="<unk>")[0]
+    assert long.startswith(answer) and len(tokenizer(long, add_special_tokens=False)["input_ids"]) >= 3

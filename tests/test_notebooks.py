@@ -32,8 +32,10 @@ def check_03_special_tokens(m):
     for init in ("mean_init", "random_init", "pieces_init"):
         assert m[f"epochs_to_learn.{init}"] is not None, f"{init} never learned the five examples"
     assert m["epochs_to_learn.mean_init"] <= m["epochs_to_learn.random_init"]
+    # the answers end with a new token: with trainable rows LoRA learns to write it, and without them
+    # it never can (a frozen mean-init tied row's logit is the mean of the other logits, never the max)
     assert m["lora.train_correct"] == 5
-    assert 0 <= m["lora_without_new_rows.train_correct"] <= 5
+    assert m["lora_without_new_rows.train_correct"] == 0
 
 
 def check_04_multi_turn(m):

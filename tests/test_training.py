@@ -30,3 +30,33 @@ def test_loss_history_keeps_the_training_logs_only():
     logs = [{"loss": 2.0, "step": 1, "epoch": 0.5}, {"train_runtime": 1.0, "step": 2, "epoch": 1.0}]
     df = loss_history(logs)
     assert df.to_dict("records") == [{"step": 1, "epoch": 0.5, "loss": 2.0}]
+
+
+def test_train_until_learned_stops_early_and_reports(causal_base, tmp_path):
+    import torch
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    from llmtut import tiny
+    from llmtut.training import plot_learning, small_run_args, train_until_learned, with_lora
+
+    _, tokenizer = causal_base
+    torch.manual_seed(0)
+    model, _ = tiny.load_causal_base()
+    model = with_lora(model, 4, ["query_key_value"])
+    assert 0 < model.get_nb_trainable_parameters()[0] < 0.1 * model.get_nb_trainable_parameters()[1]
+    prompt = 'In Spanish, "good" is'
+    ids = tokenizer(f"{prompt} gato", add_special_tokens=False)["input_ids"]  # teach a wrong word
+    labels = [-100] * (len(ids) - 1) + ids[-1:]
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(output_dir=str(tmp_path), **small_run_args(30, 1, 5e-3, 0, "cpu")),
+        train_dataset=Dataset.from_list([{"input_ids": ids, "labels": labels}]),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
+    )
+    run = train_until_learned(trainer, StopWhenLearned(tokenizer, [prompt], ["gato"], max_new_tokens=1))
+    assert run.epochs_to_learn is not None and run.epochs_to_learn < 30  # stopped early
+    assert run.final_correct == 1 and len(run.correct_per_epoch) == run.epochs_to_learn
+    assert len(run.losses) == run.epochs_to_learn and run.train_runtime_s > 0
+    fig = plot_learning({"gato": {"losses": run.losses, "correct_per_epoch": run.correct_per_epoch}}, n_answers=1)
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines[0].get_xdata()) == run.epochs_to_learn
