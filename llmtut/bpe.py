@@ -40,3 +40,34 @@ def train_bloom_like_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrai
         padding_side="left",  # bloom pads on the left, which is what generation wants
         clean_up_tokenization_spaces=False,
     )
+
+
+# GPT-2's one special token: it starts and ends documents and stands in for unknown text.
+GPT2_ENDOFTEXT = "<|endoftext|>"
+
+
+def train_gpt2_like_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE on `texts` with GPT-2's pre-tokenizer and its single special token.
+
+    As in gpt2's tokenizer.json: ByteLevel with GPT-2's regex and no prefix space, the special
+    token `<|endoftext|>` last in the vocabulary (so `len(tokenizer) == vocab_size`) and used as
+    bos, eos and unk, and no pad token: code that pads must say with what (usually eos).
+    """
+    tok = Tokenizer(models.BPE())  # byte-level covers every input: no unk token in the model
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_special_tokens([GPT2_ENDOFTEXT])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=GPT2_ENDOFTEXT,
+        eos_token=GPT2_ENDOFTEXT,
+        unk_token=GPT2_ENDOFTEXT,
+        padding_side="right",  # gpt2's default; the instruction chapter's collate pads on the right
+        clean_up_tokenization_spaces=False,
+    )

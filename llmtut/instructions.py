@@ -200,6 +200,43 @@ def _simile_items() -> list[tuple[str, str]]:
     ]
 
 
+def knowledge_prose(n_docs: int, seed: int) -> list[str]:
+    """The facts behind the tasks (plurals, opposites, similes, sums, sentences in capitals), written
+    as plain prose and never in an instruction format: what a base model may have read before it is
+    instruction-tuned. The tiny GPT-2 is pretrained on it (`llmtut.tiny.gpt2_base`)."""
+    rng = random.Random(seed)
+    nouns = [*REGULAR_NOUNS, *IRREGULAR_PLURALS]
+    sentences = _sentences()
+
+    def fact() -> str:
+        kind = rng.randrange(6)
+        if kind == 0:
+            noun = rng.choice(nouns)
+            many = plural(noun)
+            return rng.choice([f"One {noun}, two {many}.", f"I saw a {noun} and then many {many}.",
+                               f"The {many} were here; one {noun} stayed."])
+        if kind == 1:
+            a, b = rng.choice(ANTONYMS)
+            a, b = (b, a) if rng.random() < 0.5 else (a, b)
+            return rng.choice([f"{a.capitalize()} is the opposite of {b}.", f"The opposite of {a} is {b}.",
+                               f"Not {a} but {b}."])
+        if kind == 2:
+            adj = rng.choice(list(SIMILES))
+            like, subjects = SIMILES[adj]
+            det, subject = rng.choice(DETERMINERS), rng.choice(subjects)
+            return rng.choice([f"{det} {subject} is as {adj} as {like}.",
+                               f"{det} {subject} was very {adj}, as {adj} as {like}."])
+        if kind == 3:
+            a, b = rng.randrange(1, 20), rng.randrange(1, 20)
+            return rng.choice([f"{a} plus {b} is {a + b}.", f"{a} + {b} = {a + b}.",
+                               f"{max(a, b)} - {min(a, b)} = {max(a, b) - min(a, b)}."])
+        sentence = rng.choice(sentences)
+        sentence = sentence[0].upper() + sentence[1:]
+        return sentence.upper() if kind == 4 and rng.random() < 0.3 else sentence
+
+    return [" ".join(fact() for _ in range(rng.randrange(4, 9))) for _ in range(n_docs)]
+
+
 # task -> (phrasings, items). A phrasing is (instruction, input) with "{x}" where the item's input
 # goes: in the input field, or inside the instruction with an empty input (Alpaca without
 # "### Input:"). An item is (x, output).

@@ -25,6 +25,8 @@ class Role:
 ROLES: dict[str, Role] = {
     # The causal base model of the masking chapters (02-04), as in the source material.
     "masking_base": Role(hub="bigscience/bloom-560m", tiny=tiny.causal_base),
+    # The base model of the instruction chapter (01), as in the source's reference course.
+    "instruction_base": Role(hub="openai-community/gpt2-medium", tiny=tiny.gpt2_base),
 }
 
 
@@ -53,9 +55,12 @@ def resolve(role: str, profile: str) -> str:
 
 
 def load_causal_lm(
-    role: str, profile: str, device: str = "cpu", **model_kwargs
+    role: str, profile: str, device: str = "cpu", pad_with_eos: bool = False, **model_kwargs
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """(model, tokenizer) for `role` in `profile`, the model in eval mode on `device`.
+
+    `pad_with_eos` makes the end-of-text token the pad token, for tokenizers that have none (GPT-2),
+    as the source does; without it such a tokenizer is refused with that fix in the message.
 
     No silent fallback: when the Hub cannot be reached in `hub`, this raises and names `tiny`.
     """
@@ -71,9 +76,11 @@ def load_causal_lm(
             "Check your network or HF_TOKEN, or run this chapter offline with PROFILE = 'tiny' "
             "(papermill: -p PROFILE tiny; or set LLMTUT_PROFILE=tiny)."
         ) from err
+    if pad_with_eos:
+        tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.pad_token is None:
         raise ValueError(
             f"The tokenizer of {name!r} has no pad token, so batches cannot be padded. "
-            "Set one before training, e.g. tokenizer.pad_token = tokenizer.eos_token."
+            "Set one before training, e.g. tokenizer.pad_token = tokenizer.eos_token (or pass pad_with_eos=True)."
         )
     return model.to(device).eval(), tokenizer

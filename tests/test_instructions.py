@@ -293,3 +293,19 @@ def test_an_all_masked_item_is_an_error_saying_what_to_change():
 def test_allowed_max_length_must_be_positive(bad):
     with pytest.raises(ValueError, match="at least 1"):
         ins.collate(ins.TOY_BATCH, allowed_max_length=bad)
+
+
+def test_knowledge_prose_states_the_facts_without_the_instruction_format():
+    docs = ins.knowledge_prose(200, seed=0)
+    assert docs == ins.knowledge_prose(200, seed=0) and docs != ins.knowledge_prose(200, seed=1)
+    text = " ".join(docs)
+    assert "### " not in text and "Instruction" not in text
+    import re
+
+    pairs = {frozenset(p) for p in ins.ANTONYMS}
+    stated = re.findall(r"The opposite of (\w+) is (\w+)\.", text)
+    assert stated and all(frozenset(p) in pairs for p in stated)  # every stated opposite is a true one
+    sums = re.findall(r"(\d+) plus (\d+) is (\d+)\.", text)
+    assert sums and all(int(a) + int(b) == int(c) for a, b, c in sums)
+    plurals = re.findall(r"One (\w+), two (\w+)\.", text)
+    assert plurals and all(ins.plural(one) == many for one, many in plurals)

@@ -26,6 +26,15 @@ def check_02_label_masking(m):
     assert m["unmasked.prompt_token_accuracy"] - m["masked.prompt_token_accuracy"] >= 0.3
 
 
+def check_01_instruction_data(m):
+    assert m["data.n_train"] + m["data.n_val"] + m["data.n_test"] >= 1000
+    assert m["data.n_train"] > m["data.n_test"] > m["data.n_val"] > 0  # 85 / 10 / 5
+    assert m["collate.toy_matches"] is True
+    assert m["val_loss.final"] < m["val_loss.initial"]
+    assert m["score.finetuned"] >= m["score.base"] + 30
+    assert 0 <= m["score.base"] <= 100 and 0 <= m["score.finetuned_masked_instructions"] <= 100
+
+
 def check_03_special_tokens(m):
     assert m["template_found.before"] is False  # '?\n\n' merges: the template's tokens never occur
     assert m["template_found.after"] is True
@@ -49,6 +58,7 @@ def check_04_multi_turn(m):
 
 
 CHECKS = {
+    "01_instruction_data": check_01_instruction_data,
     "02_label_masking": check_02_label_masking,
     "03_special_tokens": check_03_special_tokens,
     "04_multi_turn": check_04_multi_turn,

@@ -50,3 +50,12 @@ def test_a_tokenizer_without_pad_token_is_refused(tmp_path, monkeypatch):
 def test_the_model_comes_back_in_eval_mode_on_the_device():
     model, _ = profiles.load_causal_lm("masking_base", "tiny", device="cpu")
     assert not model.training and model.device.type == "cpu"
+
+
+def test_gpt2_has_no_pad_token_until_asked_to_pad_with_eos():
+    with pytest.raises(ValueError, match="no pad token.*pad_with_eos=True"):
+        profiles.load_causal_lm("instruction_base", "tiny")
+    model, tokenizer = profiles.load_causal_lm("instruction_base", "tiny", pad_with_eos=True)
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    assert type(model).__name__ == "GPT2LMHeadModel"
+    assert profiles.resolve("instruction_base", "hub") == "openai-community/gpt2-medium"
