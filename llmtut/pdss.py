@@ -370,24 +370,27 @@ class PDSSTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = {}
+        weights = dict(zip(self.TASKS, (self.alpha, 1 - self.alpha), strict=True))
         for task in self.TASKS:
             keys = [f"{task}_input_ids", f"{task}_attention_mask", f"{task}_labels"]
             if missing := [k for k in keys if k not in inputs]:
                 raise MissingFieldError(f"the batch has no {missing} (it has {sorted(inputs)}): collate it with "
                                f"{self.collator_class.__name__} and set remove_unused_columns=False.")
+            if weights[task] == 0 and model.training:
+                continue  # a task of weight 0 adds nothing to the loss or its gradient: skip its forward pass
             outputs[task] = model(input_ids=inputs[keys[0]], attention_mask=inputs[keys[1]], labels=inputs[keys[2]])
-        first, second = (outputs[task].loss for task in self.TASKS)
-        loss = self.alpha * first + (1 - self.alpha) * second
+        loss = sum(weights[task] * out.loss for task, out in outputs.items())
         if model.training:
-            for task in self.TASKS:
-                self._part_sums[task] += outputs[task].loss.detach()
+            for task, out in outputs.items():
+                self._part_sums[task] += out.loss.detach()
             self._part_count += 1
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._part_count:
             for task in self.TASKS:
-                logs[f"{task}_loss"] = float(self._part_sums[task]) / self._part_count
+                if not isinstance(self._part_sums[task], float):  # a task skipped at weight 0 has no loss to log
+                    logs[f"{task}_loss"] = float(self._part_sums[task]) / self._part_count
             self._part_sums = dict.fromkeys(self.TASKS, 0.0)
             self._part_count = 0
         super().log(logs, start_time)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from llmtut import tiny, tiny_detox
+from llmtut import tiny, tiny_detox, tiny_pdss
 
 PROFILES = ("hub", "tiny")
 
@@ -33,6 +33,9 @@ ROLES: dict[str, Role] = {
     "toxicity_classifier": Role(hub="facebook/roberta-hate-speech-dynabench-r4-target",
                                 tiny=tiny_detox.toxicity_classifier),
     "causal_summarizer": Role(hub="Qwen/Qwen2.5-0.5B-Instruct", tiny=tiny_detox.causal_summarizer),
+    # The distillation chapter (06): the small LM that PDSS trains, and the teacher behind the remote API.
+    "pdss_student": Role(hub="Qwen/Qwen2.5-0.5B", tiny=tiny_pdss.student),
+    "pdss_teacher": Role(hub="Qwen/Qwen2.5-7B-Instruct", tiny=tiny_pdss.teacher),
 }
 
 

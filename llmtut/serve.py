@@ -8,6 +8,7 @@ body it forwards to a JSONL file: the record of what the "remote" side received.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -31,6 +32,9 @@ OFFLINE_ENV = {
 }
 
 
+QUIET_ENV = {k: v for k, v in OFFLINE_ENV.items() if "OFFLINE" not in k}
+
+
 class ServeError(RuntimeError):
     """`transformers serve` exited or did not answer in time; the message ends with its log."""
 
@@ -39,6 +43,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to kill it when the parent dies, so a killed kernel
+    (papermill on a failed cell, a crashed notebook) does not leave the server running."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG; it keeps no state
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout_s: float) -> None:
@@ -85,10 +98,16 @@ def _logging_proxy(target: str, request_log: Path) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
+    # A notebook may never close the block (a cell failed, the kernel exits): stop at exit, while the
+    # serving thread still runs. Once the interpreter is finalizing, that daemon thread is frozen and
+    # shutdown() would wait for it forever.
+    atexit.register(server.shutdown)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.shutdown()
+        atexit.unregister(server.shutdown)
+        if not sys.is_finalizing():
+            server.shutdown()
         server.server_close()
 
 
@@ -98,8 +117,11 @@ def served(
     device: str = "cpu",
     request_log: str | os.PathLike | None = None,
     timeout_s: float = 120,
+    offline: bool = True,
 ) -> Iterator[str]:
-    """Run `transformers serve` on `model_dir` (offline) and yield its base URL (`http://.../v1`).
+    """Run `transformers serve` on `model_dir` and yield its base URL (`http://.../v1`).
+
+    `model_dir` is a local folder, or with `offline=False` also a Hub id that the server may download.
 
     The server's own output goes to `serve.log` next to `request_log` (or in the model folder's
     parent). It is stopped when the block ends, also after an error.
@@ -110,7 +132,10 @@ def served(
     command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--device", device]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV})
+        env = {**os.environ, **(OFFLINE_ENV if offline else QUIET_ENV)}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        atexit.register(_stop, process)  # also when the block is never closed
         try:
             _wait_until_healthy(f"http://127.0.0.1:{port}/health", process, log_path, timeout_s)
             if request_log is None:
@@ -119,12 +144,17 @@ def served(
                 with _logging_proxy(f"http://127.0.0.1:{port}", Path(request_log)) as proxy:
                     yield f"{proxy}/v1"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            atexit.unregister(_stop)
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def read_request_log(path: str | os.PathLike) -> list[dict]:

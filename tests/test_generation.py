@@ -1,4 +1,9 @@
-from llmtut.generation import generate_answers, iterative_generate_view, next_token_accuracy
+from llmtut.generation import (
+    choice_log_likelihoods,
+    generate_answers,
+    iterative_generate_view,
+    next_token_accuracy,
+)
 
 
 def test_greedy_answers_are_stripped_and_batched(causal_base):
@@ -40,3 +45,25 @@ def test_end_of_turn_stops_generation_and_stays_in_the_answer(causal_base):
     # an end-of-turn token the model never writes: the answer runs to max_new_tokens, specials kept
     long = generate_answers(model, tokenizer, [prompt], max_new_tokens=4, end_of_turn="<unk>")[0]
     assert long.startswith(answer) and len(tokenizer(long, add_special_tokens=False)["input_ids"]) >= 3
+
+
+def test_batches_and_sampling_are_reproducible(causal_base):
+    model, tokenizer = causal_base
+    prompts = ['In Spanish, "good" is', 'The Spanish word for "dog" is', 'In Spanish, "tree" is']
+    # batched greedy equals all-at-once greedy
+    assert generate_answers(model, tokenizer, prompts, max_new_tokens=3, batch_size=2) == generate_answers(
+        model, tokenizer, prompts, max_new_tokens=3)
+    sampled = [generate_answers(model, tokenizer, prompts * 4, max_new_tokens=6, do_sample=True, seed=s)
+               for s in (0, 0, 1)]
+    assert sampled[0] == sampled[1]  # same seed, same samples
+    assert sampled[0] != sampled[2]  # another seed, other samples
+
+
+def test_choice_log_likelihoods_rank_the_known_answer_first_and_match_one_row_alone(causal_base):
+    model, tokenizer = causal_base
+    prompt, choices = 'In Spanish, "dog" is', [" bueno", " perro", " árbol"]
+    scores = choice_log_likelihoods(model, tokenizer, prompt, choices)
+    assert max(range(3), key=scores.__getitem__) == 1
+    # padding the shorter rows changes nothing: each score equals that choice scored alone
+    for choice, score in zip(choices, scores, strict=True):
+        assert abs(choice_log_likelihoods(model, tokenizer, prompt, [choice])[0] - score) < 1e-4

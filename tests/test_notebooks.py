@@ -71,12 +71,30 @@ def check_05_ppo_detox(m):
     assert m["grpo.rougeL_ratio"] >= 0.9 and m["grpo.train_runtime_s"] > 0
 
 
+def check_06_pdss(m):
+    # the perturbation hides the question from the teacher: it answers the clean text, not the perturbed one
+    assert m["teacher.accuracy.clean"] >= 0.9
+    assert m["teacher.accuracy.clean"] > m["teacher.accuracy.eps1"]
+    assert 0.3 <= m["inferdpt.changed_frac.eps1"] <= 1
+    # what the server received in the PDSS flow: few content words, never a private question verbatim
+    assert m["privacy.leak_rate.eps1"] <= 0.3
+    assert m["privacy.leak_rate.none"] >= 0.95  # the same measure without perturbation: nearly all
+    assert m["privacy.raw_prompts_seen_by_server"] == 0
+    assert m["decoder.truncation_rate"] == 0
+    # the decoder brings the rationale closer to the clean one than the teacher's perturbed answer is
+    assert m["recovery.rougeL_recovered"] > m["recovery.rougeL_perturbed"]
+    # rationales + labels teach the SLM at least as well as labels alone, on held-out wordings
+    assert m["distill.accuracy"] >= m["label_only.accuracy"]
+    assert 0 <= m["label_only.accuracy"] <= 1 and 0 < m["distill.accuracy"] <= 1
+
+
 CHECKS = {
     "01_instruction_data": check_01_instruction_data,
     "02_label_masking": check_02_label_masking,
     "03_special_tokens": check_03_special_tokens,
     "04_multi_turn": check_04_multi_turn,
     "05_ppo_detox": check_05_ppo_detox,
+    "06_pdss": check_06_pdss,
 }
 
 

@@ -256,3 +256,20 @@ def test_three_steps_train_and_log_both_parts(tmp_path, tokenizer):
     assert logs[-1]["loss"] < logs[0]["loss"]  # one batch, seen three times
     assert DISTILL_TASKS == DistillTrainer.TASKS
     assert math.isfinite(trainer.evaluate(ds)["eval_loss"])
+
+
+def test_a_task_of_weight_zero_is_not_run_and_not_logged(tmp_path, tokenizer):
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1)
+    model = Qwen2ForCausalLM(config)
+    calls = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape),
+                                    with_kwargs=True)
+    ds = DistillDataset(distill_rows(), tokenizer)
+    args = training_args(tmp_path, max_steps=2, learning_rate=1e-2, seed=0, per_device_train_batch_size=8)
+    trainer = DistillTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer, alpha=1.0)
+    trainer.train()
+    assert len(calls) == 2  # one forward pass per step: the predict half only
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert all("explain_loss" not in h and h["loss"] == pytest.approx(h["predict_loss"], abs=1e-4) for h in logs)

@@ -1,0 +1,519 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Privacy-preserving step-by-step distillation (PDSS)
+#
+# A big LLM behind an API can explain its answers; a small model of our own cannot, yet. *Step-by-step
+# distillation* (DSS) trains the small model on the big one's rationales as well as on the labels,
+# and small models learn more from that than from the labels alone. But asking the API means sending
+# it our questions, and our questions may be private.
+#
+# **PDSS** (privacy-preserving DSS) sends the remote LLM a *perturbed* question instead: each word
+# replaced, under a differential-privacy budget epsilon, by a random word of similar meaning
+# (**InferDPT**). The rationale that comes back answers the perturbed question, so one small LM is
+# trained to do two jobs:
+#
+# - as an **encoder**, it perturbs a private question before it leaves the machine;
+# - as a **decoder**, it reads the perturbed question, the rationale the LLM gave for it and the
+#   private question, and writes the rationale for the private question.
+#
+# The source material is the PDSS tutorial of a federated-learning framework. Its trainer needs the
+# framework's whole runtime, its dataset class has a key typo (`docoder`), its 64-token limit cuts the
+# decoder prompt, and it never shows a result. Here every piece is in `llmtut` (a completions client,
+# the InferDPT kit, the datasets and trainers), runs on plain transformers, and each step is measured:
+#
+# 1. a remote LLM on an OpenAI-compatible API, with a client that resumes an interrupted run;
+# 2. InferDPT, and what each epsilon costs: words changed, teacher accuracy, words leaked;
+# 3. the encoder-decoder SLM, trained with `alpha * L_encoder + (1 - alpha) * L_decoder`;
+# 4. the PDSS flow on private questions, with a log of every request the server received;
+# 5. step-by-step distillation against a label-only baseline.
+
+# %%
+# Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "llmtut @ git+https://github.com/llmtut/llmtut"], check=True)
+
+# %%
+import contextlib
+import random
+import time
+from pathlib import Path
+
+import evaluate
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from IPython.display import display
+from transformers import AutoModelForCausalLM, TrainingArguments
+
+from llmtut import profiles, science, tiny_pdss
+from llmtut.completions import CompletionsClient
+from llmtut.evaluation import module_path
+from llmtut.generation import choice_log_likelihoods, generate_answers
+from llmtut.inferdpt import WORD, InferDPTKit, changed_fraction
+from llmtut.pdss import (
+    DistillDataset,
+    DistillTrainer,
+    PDSSDataset,
+    PDSSTrainer,
+    build_distill_fields,
+    build_fields,
+    fit_limits,
+)
+from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen
+from llmtut.report import record
+from llmtut.serve import read_request_log, served
+
+# %% [markdown]
+# The chapter's parameters. `PROFILE = "hub"` runs it on ARC-Easy with Qwen2.5-0.5B as the small
+# model, on a GPU; the teacher is any OpenAI-compatible server you name in `TEACHER_URL` (and
+# `TEACHER`, the model it serves), or, without one, `transformers serve` started here on
+# Qwen2.5-1.5B-Instruct, small enough to share a Colab GPU with the student. `PROFILE = "tiny"` runs
+# offline on the tiny world: generated science questions, and a tiny teacher and student that
+# `llmtut` trains itself. papermill overrides these values.
+
+# %% tags=["parameters"]
+PROFILE = profiles.default_profile()  # "hub" or "tiny"
+SEED = 0
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+N_TRAIN = 300  # private questions the SLM learns from
+N_TEST = 100  # held-out private questions
+N_SWEEP = 100  # questions of the epsilon sweep (the first training questions)
+EPSILON = 1.0  # the privacy budget of the PDSS run
+EPSILONS = (0.5, 1.0, 3.0, 6.0)
+ALPHA = 0.5  # weight of the encoder loss (PDSS) and of the Predict loss (distillation)
+PDSS_EPOCHS = 6
+DISTILL_EPOCHS = 10
+LR = None  # None: the profile's default below
+TEACHER_URL = None  # an OpenAI-compatible base URL, e.g. "http://localhost:8000/v1"; None: serve TEACHER here
+TEACHER = None  # the model name the server serves; None: the profile's teacher
+OUT_DIR = "out/06_pdss"
+
+# %%
+profiles.check_profile(PROFILE)
+lr = LR or {"tiny": 3e-3, "hub": 2e-5}[PROFILE]
+torch.manual_seed(SEED)
+out_dir = Path(OUT_DIR)
+out_dir.mkdir(parents=True, exist_ok=True)
+print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} train={N_TRAIN} test={N_TEST} epsilon={EPSILON}")
+
+# %% [markdown]
+# ## The private questions
+#
+# The source samples the first half of ARC-Easy's training split: grade-school science questions with
+# four choices and an `answerKey`. The tiny world has ARC-style questions generated from a small
+# knowledge base of science facts ("A lever is a stiff bar that turns on a fixed point."), with the
+# same fields. A tiny-world question is asked in a few wordings, so we hold out whole *wordings*: no
+# test question is ever seen in training, but each is about a fact that some training question is
+# about. (A tiny model cannot answer a fact it never saw asked at all; we measured about 0% on
+# questions held out by fact.)
+
+# %%
+if PROFILE == "tiny":
+    records = tiny_pdss.questions()
+    texts = sorted({r["question"] for r in records})
+    random.Random(SEED).shuffle(texts)
+    held_out = set(texts[: len(texts) // 4])
+    rng = random.Random(SEED)
+    train = rng.sample([r for r in records if r["question"] not in held_out], N_TRAIN)
+    train_facts = {r["fact"] for r in train}
+    test_pool = [r for r in records if r["question"] in held_out and r["fact"] in train_facts]
+    test = rng.sample(test_pool, min(N_TEST, len(test_pool)))
+else:
+    from datasets import load_dataset
+
+    arc = load_dataset("allenai/ai2_arc", "ARC-Easy", split="train[:50%]").shuffle(seed=SEED)
+    records = [dict(r) for r in arc]
+    train, test = records[N_TEST : N_TEST + N_TRAIN], records[:N_TEST]
+assert not {r["question"] for r in test} & {r["question"] for r in train}, "a test question is in training"
+print(f"{len(records)} questions; {len(train)} train, {len(test)} test\n")
+print(science.format_question(train[0]))
+
+# %% [markdown]
+# ## The remote LLM
+#
+# The teacher sits behind an OpenAI-compatible `/v1/completions` endpoint. In the tiny profile we
+# start one here: `llmtut.serve.served` runs `transformers serve` on the tiny teacher (a
+# `Qwen2ForCausalLM` with a chat template, trained to answer the tiny world's questions with a
+# rationale), waits until it answers, and stops it when the chapter ends. A small proxy in front of it
+# writes every request it receives to `server_requests.jsonl`: that log, not our own bookkeeping, is
+# what the privacy numbers below are computed from.
+#
+# `CompletionsClient` sends one prompt per request (`transformers serve` takes one prompt per
+# request), a few at a time, and returns the completions in prompt order. It retries timeouts and
+# server errors with backoff, and appends each finished completion to a JSONL cache keyed by model,
+# prompt and parameters, so a run that dies half-way resumes without paying twice.
+
+# %%
+ONE_SHOT = """Answer the question in one or two sentences, then write "So the answer is" and the text of one choice.
+
+Question: Which tool is used to measure temperature?
+Choices:
+A. ruler
+B. thermometer
+C. balance
+D. stopwatch
+Answer: A thermometer measures how hot or cold something is. So the answer is thermometer.
+
+"""
+
+
+def teacher_prompt(question_text: str) -> str:
+    """What we send the teacher for a formatted question: the tiny teacher was trained on this layout;
+    a Hub model gets an instruction and one worked example first."""
+    prefix = "" if PROFILE == "tiny" else ONE_SHOT
+    return prefix + question_text + tiny_pdss.ANSWER_CUE
+
+
+teacher_name = TEACHER or profiles.resolve("pdss_teacher", PROFILE)
+request_log = out_dir / "server_requests.jsonl"
+request_log.unlink(missing_ok=True)
+server = contextlib.ExitStack()  # the last cell closes it, which stops a server started here
+base_url = TEACHER_URL or server.enter_context(
+    served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny"))
+cache_path = out_dir / "completions.jsonl"
+# A fresh cache, so that the request log shows every request of this run. To resume an interrupted
+# run instead, comment this line out: finished completions are then read back, not requested again.
+cache_path.unlink(missing_ok=True)
+client = CompletionsClient(model=teacher_name, base_url=base_url, max_tokens=60, stop=["\n"], max_workers=8,
+                           cache_path=cache_path)
+print("teacher:", teacher_name, "at", base_url)
+
+# %% [markdown]
+# First, the rationales for the private questions as they are. These are what the decoder will learn
+# to recover, and (on the test questions) the reference that recovered rationales are scored against.
+# The answer is read from the rationale's last sentence, "So the answer is ...".
+
+# %%
+def is_right(rationales: list[str], recs: list[dict]) -> list[bool]:
+    return [tiny_pdss.parse_answer(t) == science.answer_text(r) for t, r in zip(rationales, recs, strict=True)]
+
+
+def accuracy(rationales: list[str], recs: list[dict]) -> float:
+    return sum(is_right(rationales, recs)) / len(recs)
+
+
+t0 = time.perf_counter()
+clean_train = client.complete([teacher_prompt(science.format_question(r)) for r in train], desc="clean, train")
+clean_test = client.complete([teacher_prompt(science.format_question(r)) for r in test], desc="clean, test")
+print(f"{len(train) + len(test)} requests in {time.perf_counter() - t0:.1f} s; {client.n_requested} sent, "
+      f"{client.n_cached} from the cache in the last call")
+acc_clean = record("teacher.accuracy.clean", accuracy(clean_train[:N_SWEEP], train[:N_SWEEP]))
+print(f"test questions: {accuracy(clean_test, test):.2f}\n")
+print(teacher_prompt(science.format_question(train[0])), clean_train[0])
+
+# %% [markdown]
+# ## InferDPT: perturbing a question under a privacy budget
+#
+# The InferDPT kit is built from the small model's input embeddings: its vocabulary is the tokens
+# that are whole alphabetic words of at least four letters (word pieces such as "ects" of "insects"
+# are left out), and similarity is the cosine of their embeddings, computed with torch when needed
+# instead of the reference's N x N similarity files. For each word of the question, `perturb`:
+#
+# 1. adds Laplace noise of scale delta_f / (epsilon / 2) to its embedding (delta_f: the range of each
+#    embedding dimension over the vocabulary);
+# 2. takes as candidates every word at least as similar to it as the noisy vector is;
+# 3. draws one candidate with probability proportional to exp(epsilon / 2 * similarity).
+#
+# Short words, numbers and punctuation pass through, and so does the multiple-choice layout: we
+# perturb the question and the choice texts, not "Question:" and "Choices:". A smaller epsilon means
+# more noise, a larger candidate set and flatter weights. The same seed gives the same perturbation.
+
+# %%
+slm, tokenizer = profiles.load_pretrained("pdss_student", PROFILE, AutoModelForCausalLM, DEVICE)
+kit = InferDPTKit.from_model(slm, tokenizer, word_initial_only=True)
+kit.save(out_dir / "inferdpt_kit")
+assert InferDPTKit.load(out_dir / "inferdpt_kit").perturb("Which planet is red?", 1.0, 0) == kit.perturb(
+    "Which planet is red?", 1.0, 0)
+coverage = sum(kit.coverage(r["question"]) for r in train) / len(train)
+print(f"{len(kit.words)} words in the kit; it can perturb {coverage:.0%} of the questions' long words")
+word = max((w for w in WORD.findall(train[0]["question"]) if kit.lookup(w) is not None), key=len)
+for eps in (1.0, 6.0):
+    cands = kit.candidates(word, eps, SEED)
+    top = sorted(cands.items(), key=lambda kv: -kv[1])[:5]
+    print(f"epsilon={eps}: {len(cands)} candidates for {word!r} (itself: p={cands[word]:.4f}); most likely:",
+          ", ".join(f"{w} {p:.4f}" for w, p in top))
+
+# %% [markdown]
+# ### The epsilon sweep
+#
+# For each budget, we perturb the first training questions, send them to the teacher, and grade its
+# answer against the *private* question's answer. "changed" is the share of the question's words that
+# differ; "leaked" the share of its content words (four letters or more, not function words) that
+# still appear in what was sent.
+
+# %%
+sweep_recs = train[:N_SWEEP]
+private_texts = [science.format_question(r) for r in sweep_recs]
+sweep = {}
+for eps in (None, *EPSILONS):
+    recs = [perturb_record(kit, r, eps, (SEED, i)) for i, r in enumerate(sweep_recs)]
+    sent = [science.format_question(r) for r in recs]
+    answers = client.complete([teacher_prompt(t) for t in sent], desc=f"epsilon={eps}")
+    sweep["none" if eps is None else eps] = {
+        "words changed": sum(map(changed_fraction, private_texts, sent)) / len(sent),
+        "content words leaked": leak_rate(private_texts, sent),
+        "teacher accuracy": accuracy(answers, sweep_recs),
+    }
+    if eps == EPSILON:
+        print(f"epsilon={eps}:\n{sent[0]}-> {answers[0]}\n")
+sweep_table = pd.DataFrame(sweep).T.rename_axis("epsilon")
+display(sweep_table.round(3))
+record("teacher.accuracy.eps1", sweep[1.0]["teacher accuracy"])
+record("inferdpt.changed_frac.eps1", round(sweep[1.0]["words changed"], 4))
+
+# %%
+eps_values = [e for e in sweep if e != "none"]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for column, style in (("words changed", "o-"), ("content words leaked", "s-"), ("teacher accuracy", "^-")):
+    ax.plot(eps_values, [sweep[e][column] for e in eps_values], style, label=column)
+    ax.axhline(sweep["none"][column], color=ax.lines[-1].get_color(), ls=":", lw=1)
+ax.set(xscale="log", xlabel="privacy budget epsilon (dotted: no perturbation)", ylabel="share", ylim=(-0.03, 1.03))
+ax.set_xticks(eps_values, [str(e) for e in eps_values])
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# At epsilon 1 the teacher is no better than a guess that is usually wrong: the question it sees is
+# about something else. Only at epsilon 6 does some of the question get through, and then about half
+# of its content words do too. That is the trade PDSS has to work with: the rationale that comes back
+# for a private question is about a different question, and the decoder has to make up the difference.
+#
+# ## The four fields
+#
+# Each training question gives one row of four fields, rendered with the source's Jinja templates
+# (`llmtut.pdss`):
+#
+# - `encoder_in` -> `encoder_out`: the private question -> its InferDPT perturbation at `EPSILON`;
+# - `decoder_in` -> `decoder_out`: the perturbed question, the teacher's rationale for it and the
+#   private question -> the teacher's rationale for the private question.
+#
+# `PDSSDataset` tokenizes prompt and target apart, masks the prompt with -100, and ends each target
+# with the eos as a label, even where eos and pad are the same token (the source masks every pad id,
+# so its model never learns to stop). `fit_limits` measures the longest prompt and target of each
+# task, so nothing is cut; the source's 64 tokens would cut every decoder prompt.
+
+# %%
+p_train = [perturb_record(kit, r, EPSILON, (SEED, i)) for i, r in enumerate(train)]
+p_rationales = client.complete([teacher_prompt(science.format_question(r)) for r in p_train],
+                               desc="perturbed, train")
+rows = [build_fields(science.format_question(r), science.format_question(p), pr, cr)
+        for r, p, pr, cr in zip(train, p_train, p_rationales, clean_train, strict=True)]
+limits = fit_limits(rows, tokenizer)
+pdss_data = PDSSDataset(rows, tokenizer, **limits)
+record("decoder.truncation_rate", pdss_data.truncation_rate)
+decoder_prompt_lens = [len(tokenizer(r["decoder_in"])["input_ids"]) for r in rows]
+print(f"limits: {limits}\ndecoder prompts: {min(decoder_prompt_lens)}-{max(decoder_prompt_lens)} tokens; "
+      f"over the source's 64: {sum(n > 64 for n in decoder_prompt_lens) / len(rows):.0%}")
+item = pdss_data[0]
+print(f"row 0: encoder {len(item['encoder_input_ids'])} tokens, "
+      f"{sum(t != -100 for t in item['encoder_labels'])} labelled; decoder {len(item['decoder_input_ids'])} tokens, "
+      f"{sum(t != -100 for t in item['decoder_labels'])} labelled (the last label is the eos: "
+      f"{item['decoder_labels'][-1] == tokenizer.eos_token_id})\n")
+print(rows[0]["decoder_in"] + rows[0]["decoder_out"])
+
+# %% [markdown]
+# ## Training the encoder-decoder
+#
+# `PDSSTrainer` is a transformers `Trainer` whose `compute_loss` runs the model on the encoder half and
+# on the decoder half of each batch (padded separately by `PDSSCollator`) and returns
+# `alpha * L_encoder + (1 - alpha) * L_decoder`; both parts are logged. `remove_unused_columns=False`
+# keeps the two halves in the batch, since the model's `forward` takes neither by name.
+
+# %%
+def training_args(name: str, epochs: int) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=16, learning_rate=lr,
+        lr_scheduler_type="cosine", warmup_steps=10, logging_steps=19, save_strategy="no", report_to=[], seed=SEED,
+        data_seed=SEED, remove_unused_columns=False, use_cpu=DEVICE == "cpu", disable_tqdm=True,
+        bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
+    )
+
+
+tokenizer.padding_side = "right"
+pdss_trainer = PDSSTrainer(model=slm, args=training_args("pdss", PDSS_EPOCHS), train_dataset=pdss_data,
+                           processing_class=tokenizer, alpha=ALPHA)
+t0 = time.perf_counter()
+pdss_trainer.train()
+print(f"trained in {time.perf_counter() - t0:.0f} s")
+pdss_log = pd.DataFrame([h for h in pdss_trainer.state.log_history if "encoder_loss" in h])
+display(pdss_log[["epoch", "loss", "encoder_loss", "decoder_loss"]].round(3))
+
+# %% [markdown]
+# The decoder's loss falls fast: its target is a fluent rationale about the question in its prompt.
+# The encoder's stays high, and should: its targets are random draws, so the best it can do is learn
+# the *distribution* of InferDPT's replacements, which is what we sample from below.
+#
+# ## The PDSS flow on private questions
+#
+# For each held-out private question: the SLM **encoder** samples a perturbed question; only that goes
+# to the server; the SLM **decoder** reads the perturbed question, the teacher's rationale and the
+# private question, and writes the recovered rationale.
+
+# %%
+def pdss_flow(recs: list[dict], seed: int) -> dict:
+    questions = [science.format_question(r) for r in recs]
+    encoder_prompts = [build_fields(q, "", "", "")["encoder_in"] for q in questions]
+    perturbed = generate_answers(slm, tokenizer, encoder_prompts, limits["max_target_len"]["encoder"],
+                                 do_sample=True, seed=seed, batch_size=64)
+    sent = [teacher_prompt(p.strip() + "\n") for p in perturbed]
+    answers = client.complete(sent, desc="PDSS flow")
+    decoder_prompts = [build_fields(q, p, a, "")["decoder_in"]
+                       for q, p, a in zip(questions, perturbed, answers, strict=True)]
+    recovered = generate_answers(slm, tokenizer, decoder_prompts, limits["max_target_len"]["decoder"], batch_size=64)
+    return {"private": questions, "perturbed": [p.strip() for p in perturbed], "sent": sent, "teacher": [a.strip() for a in answers], "recovered": recovered}
+
+
+n_before = len(read_request_log(request_log))
+t0 = time.perf_counter()
+flow = pdss_flow(test, SEED)
+print(f"{len(test)} private questions in {time.perf_counter() - t0:.1f} s")
+pd.set_option("display.max_colwidth", 200)
+display(pd.DataFrame({"private question": [r["question"] for r in test],
+                      "what the server received": [p.split("\n")[0] for p in flow["perturbed"]],
+                      "teacher's rationale": flow["teacher"], "recovered rationale": flow["recovered"],
+                      "clean rationale": [c.strip() for c in clean_test]}).head(6))
+
+# %% [markdown]
+# What did the server see? The log holds every request body it received during the flow. We check
+# that it is exactly what the flow sent, count the requests that contain a private question verbatim,
+# and measure the content words that got through, against sending the private questions as they are.
+
+# %%
+received = [entry["body"]["prompt"] for entry in read_request_log(request_log)[n_before:]]
+print(f"{len(received)} requests received; the same prompts as sent: {sorted(received) == sorted(flow['sent'])}")
+record("privacy.raw_prompts_seen_by_server", raw_prompts_seen([r["question"] for r in test], received))
+record("privacy.leak_rate.eps1", round(leak_rate(flow["private"], flow["sent"]), 4))
+record("privacy.leak_rate.none", round(leak_rate(flow["private"], [teacher_prompt(q) for q in flow["private"]]), 4))
+words = sorted(content_words(test[0]["question"]))
+print(f"question 0's content words: {words}; received: "
+      f"{[w for w in words if w in content_words(flow['sent'][0])]}")
+
+# %% [markdown]
+# And what did the decoder recover? ROUGE-L against the teacher's rationale for the private question
+# (which the flow never asked for; we have it from the first step) measures how close each rationale
+# gets: the teacher's answer to the perturbed question, and the decoder's recovery of it.
+
+# %%
+rouge = evaluate.load(module_path("rouge"))
+reference = [c.strip() for c in clean_test]
+rouge_recovered = record("recovery.rougeL_recovered",
+                         round(rouge.compute(predictions=flow["recovered"], references=reference)["rougeL"], 4))
+rouge_perturbed = record("recovery.rougeL_perturbed",
+                         round(rouge.compute(predictions=flow["teacher"], references=reference)["rougeL"], 4))
+pd.DataFrame({"ROUGE-L vs clean rationale": [rouge_perturbed, rouge_recovered],
+              "answer right": [accuracy(flow["teacher"], test), accuracy(flow["recovered"], test)]},
+             index=["teacher, perturbed question", "SLM decoder, recovered"]).round(3)
+
+# %% [markdown]
+# The decoder moves the rationale back to the private question's topic and wording (ROUGE-L up), but
+# it mostly cannot supply the fact: the teacher's rationale for a question perturbed at epsilon 1 is
+# about something else, and the tiny SLM knows few facts of its own for a wording it never saw. On the
+# Hub, a real LLM's rationale carries more through the noise and a 0.5B model knows more; here the
+# gap between the two ROUGE-L scores is what PDSS adds.
+#
+# ## Step-by-step distillation
+#
+# Now the small model learns the task from what PDSS recovered. We run the flow on the training
+# questions, and train a fresh copy of the SLM on two tasks with the source's prefixes: `Predict:` the
+# answer and `Explain:` the recovered rationale, with `alpha * L_predict + (1 - alpha) * L_explain`.
+# The baseline is the same trainer at `alpha = 1`: labels only. Both are scored on the held-out
+# questions by the answer they *write* after `Predict:` (exact match with the right choice, as DSS
+# scores them), and, as a second view, by which of the four choices they find most likely.
+
+# %%
+t0 = time.perf_counter()
+train_flow = pdss_flow(train, SEED + 1)
+distill_rows = [build_distill_fields(science.format_question(r), science.answer_text(r), rationale)
+                for r, rationale in zip(train, train_flow["recovered"], strict=True)]
+print(f"recovered {len(train)} training rationales in {time.perf_counter() - t0:.0f} s; "
+      f"{accuracy(train_flow['recovered'], train):.0%} of them end with the right answer\n")
+print(distill_rows[0]["explain_in"] + distill_rows[0]["explain_out"])
+
+
+# %%
+def distill(alpha: float, name: str) -> dict:
+    model, tok = profiles.load_pretrained("pdss_student", PROFILE, AutoModelForCausalLM, DEVICE)
+    tok.padding_side = "right"
+    data = DistillDataset(distill_rows, tok, **fit_limits(distill_rows, tok, ("predict", "explain")))
+    trainer = DistillTrainer(model=model, args=training_args(name, DISTILL_EPOCHS), train_dataset=data,
+                             processing_class=tok, alpha=alpha)
+    trainer.train()
+    prompts = [build_distill_fields(science.format_question(r), "", "")["predict_in"] for r in test]
+    written = generate_answers(model, tok, prompts, max_new_tokens=16, batch_size=64)
+    picked = []
+    for prompt, r in zip(prompts, test, strict=True):
+        scores = choice_log_likelihoods(model, tok, prompt, r["choices"]["text"])
+        picked.append(r["choices"]["text"][scores.index(max(scores))])
+    answers = [science.answer_text(r) for r in test]
+    return {"written": written,
+            "accuracy (written answer)": sum(map(str.__eq__, written, answers)) / len(test),
+            "accuracy (most likely choice)": sum(map(str.__eq__, picked, answers)) / len(test)}
+
+
+t0 = time.perf_counter()
+results = {f"step-by-step (alpha={ALPHA})": distill(ALPHA, "distill"), "label only (alpha=1)": distill(1.0, "label")}
+print(f"two trainings in {time.perf_counter() - t0:.0f} s")
+dss, label_only = results.values()
+record("distill.accuracy", dss["accuracy (written answer)"])
+record("label_only.accuracy", label_only["accuracy (written answer)"])
+display(pd.DataFrame({k: {c: v for c, v in r.items() if c != "written"} for k, r in results.items()}).T)
+display(pd.DataFrame({"question": [r["question"] for r in test], "right answer": [science.answer_text(r) for r in test],
+                      "step-by-step writes": dss["written"], "label only writes": label_only["written"]}).head(8))
+
+# %% [markdown]
+# The label-only model learned the answers of the training questions, but on new wordings it mostly
+# writes pieces of words: it has seen each answer only as a short target. The step-by-step model was
+# also trained to write the rationale, which states the fact in a sentence, and it writes whole answer
+# words far more often. Scored by the most likely choice, which does not ask the model to spell the
+# answer, the two are closer: part of what the rationales teach is the answer's words, part is the
+# fact behind them.
+#
+# ## The numbers this chapter stands on
+
+# %%
+summary = pd.DataFrame({
+    "teacher accuracy, clean / epsilon 1": f"{acc_clean:.2f} / {sweep[1.0]['teacher accuracy']:.2f}",
+    "words changed by InferDPT at epsilon 1": f"{sweep[1.0]['words changed']:.2f}",
+    "content words leaked, PDSS flow / no perturbation":
+        f"{leak_rate(flow['private'], flow['sent']):.2f} / 1.00",
+    "requests with a private question verbatim": raw_prompts_seen([r["question"] for r in test], received),
+    "decoder prompts truncated": f"{pdss_data.truncation_rate:.0%}",
+    "ROUGE-L recovered / teacher's perturbed": f"{rouge_recovered:.3f} / {rouge_perturbed:.3f}",
+    "held-out accuracy, step-by-step / label only":
+        f"{dss['accuracy (written answer)']:.2f} / {label_only['accuracy (written answer)']:.2f}",
+}, index=["value"]).T
+summary
+
+# %% [markdown]
+# - **Privacy.** At epsilon 1 the server never saw a private question verbatim, and most of their
+#   content words did not reach it; without perturbation all of them do. The price is paid by the
+#   teacher, whose accuracy on what it receives falls to near zero.
+# - **Recovery.** The decoder pulls the rationale back towards the private question, which the
+#   teacher never saw, but a tiny SLM cannot restore facts that the noise destroyed. A larger epsilon
+#   moves the trade towards utility (see the sweep), at the cost of more leaked words.
+# - **Distillation.** Training on rationales and labels together beat labels alone on held-out
+#   wordings, even with rationales that are often wrong about the fact.
+#
+# Things to try: `EPSILON = 6.0` (the teacher then answers about a quarter of the perturbed questions
+# right), more `PDSS_EPOCHS`, or `ALPHA` closer to 0 to weigh the decoder more.
+
+# %%
+server.close()  # stops the local server (if this chapter started one)
