@@ -35,7 +35,7 @@ ROLES: dict[str, Role] = {
     "causal_summarizer": Role(hub="Qwen/Qwen2.5-0.5B-Instruct", tiny=tiny_detox.causal_summarizer),
     # The distillation chapter (06): the small LM that PDSS trains, and the teacher behind the remote API.
     "pdss_student": Role(hub="Qwen/Qwen2.5-0.5B", tiny=tiny_pdss.student),
-    "pdss_teacher": Role(hub="Qwen/Qwen2.5-7B-Instruct", tiny=tiny_pdss.teacher),
+    "pdss_teacher": Role(hub="Qwen/Qwen2.5-1.5B-Instruct", tiny=tiny_pdss.teacher),
 }
 
 

@@ -121,8 +121,9 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} train={N_TRAIN} te
 # knowledge base of science facts ("A lever is a stiff bar that turns on a fixed point."), with the
 # same fields. A tiny-world question is asked in a few wordings, so we hold out whole *wordings*: no
 # test question is ever seen in training, but each is about a fact that some training question is
-# about. (A tiny model cannot answer a fact it never saw asked at all; we measured about 0% on
-# questions held out by fact.)
+# about. (Held out by *fact* instead, the test is out of a tiny model's reach: in a trial run, a
+# student trained on the rationales of 900 questions wrote the right answer to 4% of the questions
+# about facts it had never seen asked.)
 
 # %%
 if PROFILE == "tiny":
