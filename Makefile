@@ -19,11 +19,12 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export TOKENIZERS_PARALLELISM = false
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: help install world book test lint sync constraints clean
+.PHONY: help install world book test gpu-test lint sync constraints clean
 
 help:
 	@echo "make book         build the offline book into _build/html (tiny profile)"
 	@echo "make test         lint + unit tests + every chapter through papermill (tiny profile)"
+	@echo "make gpu-test     every chapter through papermill on a CUDA GPU, with a wall-time table (see README)"
 	@echo "make lint         ruff on llmtut, tests and notebooks/*.py"
 	@echo "make sync         re-pair notebooks/*.py -> notebooks/*.ipynb (jupytext)"
 	@echo "make world        build and cache the tiny world (tokenizers, models)"
@@ -48,6 +49,16 @@ book: world
 
 test: world lint
 	LLMTUT_PROFILE=tiny $(PY) -m pytest -v -ra --durations=15
+
+# On a GPU machine, with a CUDA build of torch in its own venv:
+#   make gpu-test VENV=.venv-gpu TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu128
+gpu-test: world lint
+	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+		'make gpu-test needs a CUDA GPU, and torch ' + torch.__version__ + ' in $(VENV) sees none. On a GPU ' \
+		'machine run: make gpu-test VENV=.venv-gpu TORCH_SPEC=torch==2.13.0 ' \
+		'TORCH_INDEX=https://download.pytorch.org/whl/cu128')"
+	LLMTUT_PROFILE=tiny LLMTUT_DEVICE=cuda $(PY) -m pytest -v -ra -m gpu tests/test_gpu.py
+	@echo "Per-chapter wall times: $(CURDIR)/_build/gpu/timings.md"
 
 lint: install
 	$(VENV)/bin/ruff check llmtut tests notebooks/*.py

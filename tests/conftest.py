@@ -21,3 +21,15 @@ def causal_base():
     from llmtut import tiny
 
     return tiny.load_causal_base()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA: without it they are skipped, saying so (`make gpu-test` refuses to run)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False); run `make gpu-test` on one")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -103,23 +103,29 @@ def test_every_chapter_has_checks():
     assert chapters == set(CHECKS)
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("chapter", sorted(CHECKS))
-def test_chapter(chapter, tmp_path, monkeypatch):
-    metrics_path = tmp_path / "metrics.json"
+def run_chapter(chapter: str, out_dir: Path, monkeypatch, device: str, **parameters) -> tuple[float, dict]:
+    """Execute a chapter with papermill in the tiny profile; (wall seconds, its recorded metrics)."""
+    metrics_path = out_dir / "metrics.json"
     monkeypatch.setenv("LLMTUT_METRICS", str(metrics_path))
     monkeypatch.setenv("LLMTUT_PROFILE", "tiny")
     t0 = time.perf_counter()
     papermill.execute_notebook(
         str(NOTEBOOKS / f"{chapter}.ipynb"),
-        str(tmp_path / f"{chapter}_out.ipynb"),
-        parameters={"PROFILE": "tiny", "DEVICE": os.environ.get("LLMTUT_DEVICE", "cpu")},
+        str(out_dir / f"{chapter}_out.ipynb"),
+        parameters={"PROFILE": "tiny", "DEVICE": device, **parameters},
         cwd=str(NOTEBOOKS),
         kernel_name="python3",
         progress_bar=False,
     )
     seconds = time.perf_counter() - t0
     metrics = json.loads(metrics_path.read_text())
-    print(f"{chapter}: {seconds:.0f}s, metrics {metrics}")
+    print(f"{chapter} on {device}: {seconds:.0f}s, metrics {metrics}")
+    return seconds, metrics
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("chapter", sorted(CHECKS))
+def test_chapter(chapter, tmp_path, monkeypatch):
+    seconds, metrics = run_chapter(chapter, tmp_path, monkeypatch, os.environ.get("LLMTUT_DEVICE", "cpu"))
     CHECKS[chapter](metrics)
     assert seconds < 300, f"{chapter} took {seconds:.0f}s; the budget is about 3 minutes on two CPU cores"
