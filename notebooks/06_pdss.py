@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from IPython.display import display
-from transformers import AutoModelForCausalLM, TrainingArguments
+from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments
 
 from llmtut import profiles, science, tiny_pdss
 from llmtut.completions import CompletionsClient
@@ -277,17 +277,18 @@ for eps in (None, *EPSILONS):
 sweep_table = pd.DataFrame(sweep).T.rename_axis("epsilon")
 display(sweep_table.round(3))
 record("teacher.accuracy.eps1", sweep[1.0]["teacher accuracy"])
-record("inferdpt.changed_frac.eps1", round(sweep[1.0]["words changed"], 4))
+changed_eps1 = record("inferdpt.changed_frac.eps1", round(sweep[1.0]["words changed"], 4))
 
 # %%
 eps_values = [e for e in sweep if e != "none"]
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(7.5, 3.5))
 for column, style in (("words changed", "o-"), ("content words leaked", "s-"), ("teacher accuracy", "^-")):
     ax.plot(eps_values, [sweep[e][column] for e in eps_values], style, label=column)
     ax.axhline(sweep["none"][column], color=ax.lines[-1].get_color(), ls=":", lw=1)
 ax.set(xscale="log", xlabel="privacy budget epsilon (dotted: no perturbation)", ylabel="share", ylim=(-0.03, 1.03))
+ax.minorticks_off()  # a log axis labels its minor ticks too ("4 x 10^0"); the budgets are the ticks
 ax.set_xticks(eps_values, [str(e) for e in eps_values])
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
 plt.tight_layout()
 plt.show()
 
@@ -351,6 +352,7 @@ def training_args(name: str, epochs: int) -> TrainingArguments:
 tokenizer.padding_side = "right"
 pdss_trainer = PDSSTrainer(model=slm, args=training_args("pdss", PDSS_EPOCHS), train_dataset=pdss_data,
                            processing_class=tokenizer, alpha=ALPHA)
+pdss_trainer.remove_callback(PrinterCallback)  # the table below shows the log
 t0 = time.perf_counter()
 pdss_trainer.train()
 print(f"trained in {time.perf_counter() - t0:.0f} s")
@@ -456,6 +458,7 @@ def distill(alpha: float, name: str) -> dict:
     data = DistillDataset(distill_rows, tok, **fit_limits(distill_rows, tok, ("predict", "explain")))
     trainer = DistillTrainer(model=model, args=training_args(name, DISTILL_EPOCHS), train_dataset=data,
                              processing_class=tok, alpha=alpha)
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     prompts = [build_distill_fields(science.format_question(r), "", "")["predict_in"] for r in test]
     written = generate_answers(model, tok, prompts, max_new_tokens=16, batch_size=64)
