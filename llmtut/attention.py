@@ -1,0 +1,66 @@
+"""Variable-length ("varlen") attention for padding-free batches on any device (chapter 07).
+
+A padding-free batch is one row: the examples one after another, position ids restarting at 0 for
+each, and `cu_seq_lens_q` (the cumulative lengths, [0, l1, l1 + l2, ...]) from
+`DataCollatorWithFlattening(return_flash_attn_kwargs=True)` or trl's padding-free collator. Flash
+Attention 2's varlen kernel attends within each example and never computes the blocks across
+examples; that is where padding-free training gets its speed. It needs a CUDA GPU, and flex
+attention has no backward pass on CPU, while transformers' `sdpa` path builds a dense block-diagonal
+mask over the whole row and computes every block. So this is written by hand: one causal
+`scaled_dot_product_attention` per example, the same arithmetic as the varlen kernel, on CPU or GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
+
+VARLEN_SDPA = "sdpa_varlen"
+
+
+def varlen_sdpa_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    cu_seq_lens_q: torch.Tensor | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """Causal attention within each example of a flattened row (`cu_seq_lens_q`; without it, the row is one
+    sequence).
+
+    `query`, `key`, `value` are (batch, heads, tokens, head_dim); returns (batch, tokens, heads, head_dim)
+    as every transformers attention function does.
+    """
+    if cu_seq_lens_q is None:
+        if attention_mask is not None:
+            raise ValueError(f"{VARLEN_SDPA} attention is for padding-free rows (with cu_seq_lens_q); load the model "
+                             "with attn_implementation='sdpa' to train on padded batches.")
+        cu_seq_lens_q = torch.tensor([0, query.shape[2]])  # one unpadded sequence
+    if query.shape[0] != 1 or key.shape[2] != query.shape[2]:
+        raise ValueError("varlen attention takes one flattened row without a cache; got query "
+                         f"{tuple(query.shape)} and key {tuple(key.shape)}.")
+    if key.shape[1] != query.shape[1]:  # grouped-query attention: repeat the key/value heads
+        repeat = query.shape[1] // key.shape[1]
+        key, value = key.repeat_interleave(repeat, dim=1), value.repeat_interleave(repeat, dim=1)
+    bounds = cu_seq_lens_q.tolist()
+    parts = [
+        F.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=dropout,
+                                       is_causal=True, scale=scaling)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a
+    ]
+    return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+
+
+def register_varlen_attention() -> str:
+    """Register the attention (and its mask function: none for a padding-free row, as for Flash
+    Attention) with transformers; returns the name to pass as `attn_implementation`."""
+    AttentionInterface.register(VARLEN_SDPA, varlen_sdpa_attention)
+    AttentionMaskInterface.register(VARLEN_SDPA, flash_attention_mask)
+    return VARLEN_SDPA
