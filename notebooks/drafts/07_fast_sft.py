@@ -14,8 +14,11 @@
 # ---
 
 # %% [markdown]
-# > **Draft for issue 7**, not in the book or the tests yet: its throughput target and the packed
-# > run's loss are not settled (see the issue's note). Run it from `notebooks/` with LLMTUT_PROFILE=tiny.
+# > **Draft for issue 7**, not in the book or the tests yet. Last run (2 CPU cores, seed 0): pad fraction
+# > 0.20; padding-free 1.13x the padded throughput in optimizer-step time (1.2-1.28x in wall time with
+# > collation, in earlier runs); held-out loss padded 1.4136, padding-free 1.4133, packed within 2
+# > batches 1.545 (its 60 steps saw 83% of the tokens), packed over the whole dataset 1.68. The issue's
+# > 1.2x and 5% targets are not met robustly yet. Run it from `notebooks/` with LLMTUT_PROFILE=tiny.
 
 # %% [markdown]
 # # Faster fine-tuning: padding, padding-free and packing
@@ -53,9 +56,9 @@ import numpy as np
 import pandas as pd
 import psutil
 import torch
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from IPython.display import display
-from transformers import AutoModelForCausalLM, DataCollatorWithFlattening, PrinterCallback, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, DataCollatorWithFlattening, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from trl import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
@@ -75,6 +78,9 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 STEPS = 60  # optimizer steps, the same for every layout (one pass over the examples)
 BATCH_SIZE = 16  # examples per step (padded and padding-free)
 PACK_LENGTH = None  # tokens per packed row; None: the tokens of BATCH_SIZE average examples
+PACK_BUFFER = 2  # pack within windows of this many batches of shuffled examples (None: the whole dataset)
+WARMUP_STEPS = 5  # steps left out of the throughput
+REPEATS = 2  # interleaved runs of each layout; the best throughput counts
 LR = None  # None: the profile's default below
 OUT_DIR = "out/07_fast_sft"
 
@@ -128,7 +134,7 @@ plt.show()
 # |---|---|---|
 # | padded | trl's `DataCollatorForLanguageModeling` | `BATCH_SIZE` rows, padded to the longest |
 # | padding-free | transformers' `DataCollatorWithFlattening` | the same `BATCH_SIZE` examples in one row |
-# | packed | trl's `pack_dataset(..., strategy="bfd")`, what `SFTTrainer(packing=True)` runs | rows of `PACK_LENGTH` tokens filled with whole examples, best fit first; as many rows per step as hold about `BATCH_SIZE` examples |
+# | packed | trl's `pack_dataset(..., strategy="bfd")`, what `SFTTrainer(packing=True)` runs, within a shuffle buffer of `PACK_BUFFER` batches | rows of `PACK_LENGTH` tokens (by default the tokens of `BATCH_SIZE` examples) filled with whole examples, best fit first |
 #
 # Padding-free and packed rows hold several examples, so attention must stay inside each example.
 # On a GPU that is Flash Attention 2's variable-length kernel. It does not run on a CPU, and
@@ -137,17 +143,30 @@ plt.show()
 # varlen attention (one causal `scaled_dot_product_attention` per example) that computes only what
 # the kernel would.
 #
-# Throughput counts the real tokens the collator received, divided by the training time; memory is
-# the peak GPU memory on a GPU, and on a CPU the peak growth of the process's resident memory
-# during the run (sampled every 10 ms). The final loss is each trained model's loss on the same
-# 64 held-out examples, computed the same way for all three.
+# Throughput is real tokens (what the collator received, pads not counted) per second of optimizer
+# steps, leaving out the first `WARMUP_STEPS`; each layout runs `REPEATS` times, interleaved, and
+# its best run counts, since a busy machine only ever slows a run down. Memory is the peak GPU
+# memory on a GPU, and on a CPU the peak growth of the process's resident memory during the run
+# (sampled every 10 ms). The final loss is each trained model's loss on the same 64 held-out
+# examples, computed the same way for all three.
 
 # %%
 varlen = register_varlen_attention() if DEVICE == "cpu" else "flash_attention_2"
 # a step of packed rows holds about the tokens of BATCH_SIZE examples, as the other layouts' steps do
 pack_length = PACK_LENGTH or int(BATCH_SIZE * lengths.mean())
 pack_rows = max(1, round(BATCH_SIZE * lengths.mean() / pack_length))
-packed_data = pack_dataset(data, pack_length, strategy="bfd").shuffle(seed=SEED)
+
+
+def packed(examples: Dataset, buffer: int | None) -> Dataset:
+    """trl's best-fit-decreasing packing, over the whole dataset or within windows of `buffer` batches."""
+    if buffer is None:
+        return pack_dataset(examples, pack_length, strategy="bfd").shuffle(seed=SEED)
+    size = buffer * BATCH_SIZE
+    windows = [examples.select(range(i, min(i + size, len(examples)))) for i in range(0, len(examples), size)]
+    return concatenate_datasets([pack_dataset(w, pack_length, strategy="bfd") for w in windows]).shuffle(seed=SEED)
+
+
+packed_data = packed(data, PACK_BUFFER)
 print(f"packing: {len(data)} examples -> {len(packed_data)} rows of at most {pack_length} tokens, "
       f"{pack_rows} rows per step")
 held_out = [{"input_ids": x} for x in ids[-64:]]  # records the training sample never reaches (shuffled from the rest)
@@ -158,10 +177,14 @@ class CountingCollator:
     """Wraps a collator and counts the real tokens of the examples it is given."""
 
     def __init__(self, collator):
-        self.collator, self.tokens = collator, 0
+        self.collator, self.per_batch = collator, []
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.per_batch)
 
     def __call__(self, features):
-        self.tokens += sum(len(f["input_ids"]) for f in features)
+        self.per_batch.append(sum(len(f["input_ids"]) for f in features))
         return self.collator(features)
 
 
@@ -201,7 +224,20 @@ def held_out_loss(model) -> float:
     return model(**batch).loss.item()
 
 
-def train(layout: str) -> dict:
+class StepTimer(TrainerCallback):
+    """Wall time of each optimizer step (forward, backward, update), to leave out the first steps' warm-up."""
+
+    def __init__(self):
+        self.times = []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter() - self._t0)
+
+
+def train(layout: str, rows: Dataset) -> dict:
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_pretrained(model_name, attn_implementation="sdpa" if layout == "padded" else varlen)
     collator = {"padded": padded_collator,
@@ -214,20 +250,26 @@ def train(layout: str) -> dict:
         remove_unused_columns=False,  # packed rows keep `seq_lengths`, where each example starts
         bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(), disable_tqdm=True,
     )
-    counter = CountingCollator(collator)
-    trainer = Trainer(model=model.to(DEVICE), args=args, train_dataset=packed_data if layout == "packed" else data,
-                      data_collator=counter)
+    counter, timer = CountingCollator(collator), StepTimer()
+    trainer = Trainer(model=model.to(DEVICE), args=args, train_dataset=rows, data_collator=counter, callbacks=[timer])
     trainer.remove_callback(PrinterCallback)
     with PeakMemory() as memory:
-        t0 = time.perf_counter()
         trainer.train()
-        seconds = time.perf_counter() - t0
+    skip = min(WARMUP_STEPS, STEPS - 1)
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    return {"seconds": seconds, "real tokens": counter.tokens, "tokens_per_s": counter.tokens / seconds,
+    return {"real tokens": counter.tokens, "tokens_per_s": sum(counter.per_batch[skip:STEPS]) / sum(timer.times[skip:]),
             "peak_memory_mb": memory.peak / 2**20, "final_loss": held_out_loss(model), "losses": losses}
 
 
-runs = {layout: train(layout) for layout in ("padded", "padding_free", "packed")}
+# Interleaved repeats, best throughput of each layout: a busy machine slows a run, never speeds it up.
+runs = {}
+for _ in range(REPEATS):
+    for layout, rows in (("padded", data), ("padding_free", data), ("packed", packed_data)):
+        r = train(layout, rows)
+        if layout not in runs:
+            runs[layout] = r
+        runs[layout]["tokens_per_s"] = max(runs[layout]["tokens_per_s"], r["tokens_per_s"])
+        assert r["final_loss"] == runs[layout]["final_loss"], "the same seed must give the same model"
 table = pd.DataFrame({k: {c: v for c, v in r.items() if c != "losses"} for k, r in runs.items()}).T.astype(float)
 table["speed-up"] = table["tokens_per_s"] / table.loc["padded", "tokens_per_s"]
 display(table.round(3))
@@ -253,20 +295,40 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## Why the losses agree, and when packing leaks
+# ## Why the losses agree, and when they do not
 #
-# Padded and padding-free runs see the same examples in the same order, and take the same optimizer
-# steps: the per-example attention and positions are the same, so the model computes the same
-# function on the real tokens and only the pads are gone. Their losses differ by a hair for one
-# reason: a padded batch's loss is averaged over its label tokens, and `Trainer` counts the first
-# token of each example among them although nothing predicts it, while the flattened row marks each
-# example's first label with -100. The packed run groups examples by best fit, so its steps hold
-# other (and slightly more or fewer) examples; its loss curve differs in detail, not in level.
+# Padded and padding-free runs see the same examples in the same steps, and the per-example
+# attention and positions are the same, so the model computes the same function on the real tokens
+# and only the pads are gone. Their losses differ by a hair for one reason: a padded batch's loss is
+# averaged over its label tokens, and `Trainer` counts the first token of each example among them
+# although nothing predicts it, while the flattened row marks each example's first label with -100.
 #
+# Packing changes *which* examples share a step. Best-fit decreasing places the longest examples
+# first, so over a whole dataset it fills each row with examples of nearly the same length, and in
+# instruction data length goes with the task: each step then sees one kind of example. Packing
+# within a small shuffle buffer (`PACK_BUFFER` batches) keeps the steps mixed. Here is trl's
+# packing over the whole dataset, the same model and steps:
+
+# %%
+whole = packed(data, None)
+def length_spread(rows: Dataset) -> float:
+    """Mean standard deviation of the example lengths that share a packed row."""
+    return float(np.mean([np.std(r) for r in rows["seq_lengths"]]))
+
+
+whole_run = train("packed", whole)
+spread = pd.DataFrame({
+    "length spread within a step": [float(np.mean([np.std(b) for b in batches])), length_spread(packed_data),
+                                    length_spread(whole)],
+    "held-out loss": [runs["padding_free"]["final_loss"], runs["packed"]["final_loss"], whole_run["final_loss"]],
+}, index=["random batches (padded, padding-free)", f"packed within {PACK_BUFFER} batches", "packed over the whole dataset"])
+spread.round(3)
+
+# %% [markdown]
 # Packing leaks when the attention does *not* stay inside each example: with a plain causal mask
-# over a packed row, every example attends to the ones before it. The model then learns from
-# context that never occurs at inference. Here is the same flattened batch through the same model,
-# with the boundaries and without them:
+# over a packed row, every example attends to the ones before it, and the model learns from context
+# that never occurs at inference. The same flattened batch through the same model, with the
+# boundaries and without them:
 
 # %%
 probe_model = AutoModelForCausalLM.from_pretrained(model_name, attn_implementation=varlen).to(DEVICE).eval()
