@@ -5,9 +5,12 @@ each, and `cu_seq_lens_q` (the cumulative lengths, [0, l1, l1 + l2, ...]) from
 `DataCollatorWithFlattening(return_flash_attn_kwargs=True)` or trl's padding-free collator. Flash
 Attention 2's varlen kernel attends within each example and never computes the blocks across
 examples; that is where padding-free training gets its speed. It needs a CUDA GPU, and flex
-attention has no backward pass on CPU, while transformers' `sdpa` path builds a dense block-diagonal
-mask over the whole row and computes every block. So this is written by hand: one causal
-`scaled_dot_product_attention` per example, the same arithmetic as the varlen kernel, on CPU or GPU.
+attention has no backward pass on CPU, torch's `varlen_attn` has no CPU kernel
+(aten::_flash_attention_forward), and transformers' `sdpa` path builds a dense block-diagonal mask over
+the whole row and computes every block. So this is written by hand: one causal
+`scaled_dot_product_attention` per example, the same arithmetic as the varlen kernel, on CPU or GPU
+(scattering the examples into one end-padded block for a single sdpa call measured no faster on two
+cores).
 """
 
 from __future__ import annotations
