@@ -51,6 +51,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import contextlib
+import json
 import random
 import time
 from pathlib import Path
@@ -187,13 +188,17 @@ request_log = out_dir / "server_requests.jsonl"
 request_log.unlink(missing_ok=True)
 server = contextlib.ExitStack()  # the last cell closes it, which stops a server started here
 base_url = TEACHER_URL or server.enter_context(
-    served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny"))
+    # a Hub model is downloaded when the server starts: give it time
+    served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny",
+           timeout_s=120 if PROFILE == "tiny" else 1800))
 cache_path = out_dir / "completions.jsonl"
 # A fresh cache, so that the request log shows every request of this run. To resume an interrupted
 # run instead, comment this line out: finished completions are then read back, not requested again.
 cache_path.unlink(missing_ok=True)
+client_log = out_dir / "client_requests.jsonl"  # every request the client sends, each attempt
+client_log.unlink(missing_ok=True)
 client = CompletionsClient(model=teacher_name, base_url=base_url, max_tokens=60, stop=["\n"], max_workers=8,
-                           cache_path=cache_path)
+                           cache_path=cache_path, log_path=client_log)
 print("teacher:", teacher_name, "at", base_url)
 
 # %% [markdown]
@@ -203,7 +208,10 @@ print("teacher:", teacher_name, "at", base_url)
 
 # %%
 def is_right(rationales: list[str], recs: list[dict]) -> list[bool]:
-    return [tiny_pdss.parse_answer(t) == science.answer_text(r) for t, r in zip(rationales, recs, strict=True)]
+    """Whether each rationale ends with the record's answer ("So the answer is X."), ignoring case."""
+    answers = [tiny_pdss.parse_answer(t) for t in rationales]
+    return [a is not None and a.casefold() == science.answer_text(r).casefold() for a, r in zip(answers, recs,
+                                                                                                 strict=True)]
 
 
 def accuracy(rationales: list[str], recs: list[dict]) -> float:
@@ -384,7 +392,17 @@ def pdss_flow(recs: list[dict], seed: int) -> dict:
     return {"private": questions, "perturbed": [p.strip() for p in perturbed], "sent": sent, "teacher": [a.strip() for a in answers], "recovered": recovered}
 
 
-n_before = len(read_request_log(request_log))
+
+
+def requests_so_far() -> list[str]:
+    """The prompts the server received (its log, when this chapter started it) or, for a server elsewhere,
+    the prompts the client sent it."""
+    if TEACHER_URL is None:
+        return [entry["body"]["prompt"] for entry in read_request_log(request_log)]
+    return [json.loads(line)["prompt"] for line in client_log.read_text().splitlines()] if client_log.exists() else []
+
+
+n_before = len(requests_so_far())
 t0 = time.perf_counter()
 flow = pdss_flow(test, SEED)
 print(f"{len(test)} private questions in {time.perf_counter() - t0:.1f} s")
@@ -395,13 +413,14 @@ display(pd.DataFrame({"private question": [r["question"] for r in test],
                       "clean rationale": [c.strip() for c in clean_test]}).head(6))
 
 # %% [markdown]
-# What did the server see? The log holds every request body it received during the flow. We check
-# that it is exactly what the flow sent, count the requests that contain a private question verbatim,
-# and measure the content words that got through, against sending the private questions as they are.
+# What did the server see? The proxy's log holds every request body it received during the flow (with
+# a server elsewhere, `TEACHER_URL`, we can only read the client's log of what it sent). We check that
+# it is exactly what the flow sent, count the requests that contain a private question verbatim, and
+# measure the content words that got through, against sending the private questions as they are.
 
 # %%
-received = [entry["body"]["prompt"] for entry in read_request_log(request_log)[n_before:]]
-print(f"{len(received)} requests received; the same prompts as sent: {sorted(received) == sorted(flow['sent'])}")
+received = requests_so_far()[n_before:]
+print(f"{len(received)} requests received; the same prompts as sent: {set(received) == set(flow['sent'])}")
 record("privacy.raw_prompts_seen_by_server", raw_prompts_seen([r["question"] for r in test], received))
 record("privacy.leak_rate.eps1", round(leak_rate(flow["private"], flow["sent"]), 4))
 record("privacy.leak_rate.none", round(leak_rate(flow["private"], [teacher_prompt(q) for q in flow["private"]]), 4))
