@@ -15,6 +15,8 @@ cores).
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
@@ -51,12 +53,12 @@ def varlen_sdpa_attention(
     if key.shape[1] != query.shape[1]:  # grouped-query attention: repeat the key/value heads
         repeat = query.shape[1] // key.shape[1]
         key, value = key.repeat_interleave(repeat, dim=1), value.repeat_interleave(repeat, dim=1)
-    bounds = cu_seq_lens_q.tolist()
+    lengths = cu_seq_lens_q.diff().tolist()
+    # split, not slicing: the backward of a split is one concatenation, while each slice's backward
+    # fills a zero tensor the size of the whole row (that alone ate the padding-free gain on CPU)
     parts = [
-        F.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=dropout,
-                                       is_causal=True, scale=scaling)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        if b > a
+        F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scaling)
+        for q, k, v in zip(query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2), strict=True)
     ]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
@@ -67,3 +69,11 @@ def register_varlen_attention() -> str:
     AttentionInterface.register(VARLEN_SDPA, varlen_sdpa_attention)
     AttentionMaskInterface.register(VARLEN_SDPA, flash_attention_mask)
     return VARLEN_SDPA
+
+
+def varlen_attention_for(device: str) -> str:
+    """The `attn_implementation` for padding-free and packed rows on `device`: Flash Attention 2 on a
+    CUDA GPU that has the `flash-attn` package, else the hand-written varlen attention above."""
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return register_varlen_attention()

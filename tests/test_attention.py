@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import DataCollatorWithFlattening, Qwen2Config, Qwen2ForCausalLM
 
-from llmtut.attention import register_varlen_attention, varlen_sdpa_attention
+from llmtut.attention import register_varlen_attention, varlen_attention_for, varlen_sdpa_attention
 
 
 def test_varlen_attention_equals_a_block_diagonal_causal_mask():
@@ -40,3 +40,21 @@ def test_a_padded_batch_is_refused_with_the_fix():
     q = torch.randn(2, 2, 3, 4)
     with pytest.raises(ValueError, match="attn_implementation='sdpa'"):
         varlen_sdpa_attention(None, q, q, q, torch.ones(2, 1, 3, 3, dtype=torch.bool))
+
+
+def test_varlen_attention_gradients_equal_those_of_a_block_diagonal_mask():
+    torch.manual_seed(0)
+    cu = torch.tensor([0, 3, 8, 9])
+    qkv = [torch.randn(1, 2, 9, 4, requires_grad=True) for _ in range(3)]
+    dense_qkv = [t.detach().clone().requires_grad_() for t in qkv]
+    grad = torch.randn(1, 9, 2, 4)
+    varlen_sdpa_attention(None, *qkv, None, cu_seq_lens_q=cu)[0].backward(grad)
+    segment = torch.repeat_interleave(torch.arange(3), cu.diff())
+    mask = (segment[:, None] == segment[None, :]) & torch.ones(9, 9, dtype=torch.bool).tril()
+    torch.nn.functional.scaled_dot_product_attention(*dense_qkv, attn_mask=mask).transpose(1, 2).backward(grad)
+    for t, d in zip(qkv, dense_qkv, strict=True):
+        torch.testing.assert_close(t.grad, d.grad)
+
+
+def test_varlen_attention_for_a_cpu_is_the_hand_written_one():
+    assert varlen_attention_for("cpu") == "sdpa_varlen"

@@ -88,6 +88,24 @@ def check_06_pdss(m):
     assert 0 <= m["label_only.accuracy"] <= 1 and 0 < m["distill.accuracy"] <= 1
 
 
+def check_07_fast_sft(m):
+    assert 0.15 <= m["padded.pad_fraction"] < 1, "the lesson needs batches with real padding"
+    if m["device"] == "cpu":  # the target is for two CPU cores; a GPU run records its figures (test_gpu.py)
+        assert m["padding_free.tokens_per_s"] >= 1.2 * m["padded.tokens_per_s"]
+        assert m["packed.tokens_per_s"] >= 1.2 * m["padded.tokens_per_s"]
+    assert abs(m["padding_free.speedup"] - m["padding_free.tokens_per_s"] / m["padded.tokens_per_s"]) < 2e-3
+    # same examples, same optimizer steps: the held-out losses agree within 5%
+    losses = [m[f"{layout}.final_loss"] for layout in ("padded", "padding_free", "packed")]
+    assert max(losses) / min(losses) - 1 <= 0.05
+    assert abs(m["final_loss.max_rel_diff"] - (max(losses) / min(losses) - 1)) < 1e-3
+    # one long row of look-alike examples per step trains worse on the same tokens than mixed steps
+    assert m["packed_one_row.final_loss"] > m["packed.final_loss"]
+    # with the boundaries (varlen, or sdpa detecting them from position_ids) nothing leaks; with an
+    # all-ones attention mask every example reads the ones before it and the loss moves
+    assert abs(m["leak.varlen_loss"] - m["leak.detected_loss"]) < 1e-3
+    assert abs(m["leak.all_ones_mask_loss"] - m["leak.varlen_loss"]) > 0.05
+
+
 CHECKS = {
     "01_instruction_data": check_01_instruction_data,
     "02_label_masking": check_02_label_masking,
@@ -95,6 +113,7 @@ CHECKS = {
     "04_multi_turn": check_04_multi_turn,
     "05_ppo_detox": check_05_ppo_detox,
     "06_pdss": check_06_pdss,
+    "07_fast_sft": check_07_fast_sft,
 }
 
 

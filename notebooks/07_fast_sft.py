@@ -1,0 +1,462 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Faster fine-tuning: padding, padding-free and packing
+#
+# A batch of examples of different lengths is usually **padded**: every row is filled with pad
+# tokens up to the longest one, and the model computes on the pads too, only to throw the result
+# away. There are two ways out:
+#
+# - **padding-free**: put the batch's examples one after another in a single row, restart the
+#   position ids at each example, and keep the attention inside each example (transformers'
+#   `DataCollatorWithFlattening`, or trl's `padding_free=True`);
+# - **packing**: fill rows of a fixed length with whole examples, best fit first (trl's
+#   `packing=True`), with the same per-example positions and attention.
+#
+# This chapter trains the same model for the same number of steps on chapter 01's instruction data
+# in the three layouts and measures what changes: tokens per second (real tokens, not pads), memory,
+# and the loss, which should not change. You will learn:
+#
+# - how much of a padded batch is padding, and why it grows with the batch size;
+# - how a padding-free batch is laid out, and what the attention must do with it;
+# - how to time training steps fairly, and why the losses of the three runs agree;
+# - when packing leaks attention across examples, and how to see it in one number.
+
+# %%
+# Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "llmtut @ git+https://github.com/llmtut/llmtut"], check=True)
+
+# %%
+import contextlib
+import inspect
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from datasets import Dataset
+from IPython.display import display
+from transformers import AutoModelForCausalLM, DataCollatorWithFlattening, PrinterCallback, Trainer, TrainingArguments
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+from llmtut import attention, batching, instructions, profiles
+from llmtut.batching import CountingCollator, CudaPeakMemory, StepTimer, pack_into_rows, pad_fraction
+from llmtut.report import record
+
+# %% [markdown]
+# The chapter's parameters. `PROFILE = "hub"` runs on `gpt2-medium` (chapter 01's model) and the
+# source's instruction file, on a GPU; `PROFILE = "tiny"` on chapter 01's tiny-world GPT-2 and
+# instructions, on a CPU in about two minutes. papermill overrides these values.
+
+# %% tags=["parameters"]
+PROFILE = profiles.default_profile()  # "hub" or "tiny"
+SEED = 0
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+BATCH_SIZE = 128  # examples per optimizer step, as in the Alpaca recipe (padded and padding-free; the packed rows of a step hold as many)
+PACKED_ROWS_PER_STEP = 8  # packed rows per optimizer step (each holds about BATCH_SIZE / 8 examples)
+EPOCHS = 4  # passes over the training examples; every layout takes the same optimizer steps
+HELD_OUT = 100  # examples kept out of training, to compare the trained models on
+WARMUP_STEPS = 3  # steps left out of the throughput (and the learning rate's warm-up)
+REPEATS = 2  # interleaved runs of each layout; the fastest counts
+SWEEP_BATCH_SIZES = (8, 32, 128)  # batch sizes of the padding-versus-speed sweep
+SWEEP_STEPS = 8  # timed steps per layout and batch size in the sweep
+LEARNING_RATE = None  # None: the profile's default below
+OUT_DIR = "out/07_fast_sft"
+
+# %%
+profiles.check_profile(PROFILE)
+lr = LEARNING_RATE or {"tiny": 1e-3, "hub": 5e-5}[PROFILE]
+out_dir = Path(OUT_DIR)
+out_dir.mkdir(parents=True, exist_ok=True)
+torch.set_num_threads(os.cpu_count() or 1)
+bf16 = DEVICE == "cuda" and torch.cuda.is_bf16_supported()
+record("device", DEVICE)  # the throughput target is for two CPU cores; a GPU run records its own figures
+print(f"profile={PROFILE} device={DEVICE} seed={SEED} batch={BATCH_SIZE} epochs={EPOCHS} lr={lr} bf16={bf16} "
+      f"threads={torch.get_num_threads()}")
+
+# %% [markdown]
+# ## The data, and how much of a padded batch is padding
+#
+# Chapter 01's records, each in the Phi-3 prompt style and ending with the end-of-text token,
+# tokenized once. (The Alpaca style would do as well, but its 30-token preamble, the same in every
+# example, makes the lengths more alike and the padding smaller.) Their lengths vary, so a padded
+# batch is as long as its longest example.
+
+# %%
+model_name = profiles.resolve("instruction_base", PROFILE)
+base_model, tokenizer = profiles.load_causal_lm("instruction_base", PROFILE, pad_with_eos=True)
+records = instructions.load_instruction_data(out_dir / "instruction-data.json", PROFILE, seed=SEED)
+max_len = min(tokenizer.model_max_length, 1024)
+ids = [tokenizer(instructions.format_phi3(r, with_response=True) + tokenizer.eos_token)["input_ids"][:max_len]
+       for r in records]
+held_out = [{"input_ids": x} for x in ids[-HELD_OUT:]]
+steps_per_epoch = (len(ids) - HELD_OUT) // BATCH_SIZE
+steps = EPOCHS * steps_per_epoch
+train_ids = Dataset.from_dict({"input_ids": ids[:-HELD_OUT]}).shuffle(seed=SEED).select(range(steps_per_epoch * BATCH_SIZE))
+lengths = np.array([len(x) for x in train_ids["input_ids"]])
+print(instructions.format_phi3(records[0], with_response=True) + tokenizer.eos_token)
+print(f"\n{len(train_ids)} training examples, {steps} steps of {BATCH_SIZE} ({EPOCHS} epochs), {HELD_OUT} held out; "
+      f"tokens per example: min {lengths.min()}, median {int(np.median(lengths))}, max {lengths.max()}")
+
+# %% [markdown]
+# Here is the first padded batch of the run, row by row: the blue part of each row is the example,
+# the grey part is padding up to the batch's longest example. Every layer of the model computes on
+# the grey part too.
+
+# %%
+record("padded.pad_fraction", round(pad_fraction(lengths, BATCH_SIZE), 4))
+first = lengths[:BATCH_SIZE]
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.barh(range(len(first)), first, color="tab:blue", label="real tokens", height=1.0)
+ax.barh(range(len(first)), first.max() - first, left=first, color="lightgray", label="padding", height=1.0)
+ax.set(xlabel="tokens", ylabel="row of the batch", title=f"One padded batch of {BATCH_SIZE}: "
+       f"{1 - first.sum() / first.size / first.max():.0%} of it is padding")
+ax.legend(loc="lower left", fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The padding share depends on the batch size: the more examples a batch holds, the longer its
+# longest one is likely to be, and the more the others are padded.
+
+# %%
+pd.DataFrame({"batch size": SWEEP_BATCH_SIZES,
+              "padding share": [round(pad_fraction(lengths, b), 3) for b in SWEEP_BATCH_SIZES]}).set_index("batch size").T
+
+# %% [markdown]
+# ## Three layouts of the same examples
+#
+# The same four examples, collated three ways. **Padded** (trl's `DataCollatorForLanguageModeling`):
+# one row each, pads at the end, an attention mask that hides them, labels -100 on the pads.
+# **Padding-free** (transformers' `DataCollatorWithFlattening`): one row, `position_ids` that restart
+# at 0 where each example begins, labels -100 at each start (nothing in the row before it predicts
+# it), and `cu_seq_lens_q`, the cumulative lengths that tell the attention where each example starts.
+
+# %%
+four = [{"input_ids": x} for x in train_ids["input_ids"][:4]]
+padded_collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+flat_collator = DataCollatorWithFlattening(return_flash_attn_kwargs=True)
+padded_four, flat_four = padded_collator(four), flat_collator(four)
+print("padded:      ", {k: tuple(v.shape) for k, v in padded_four.items()})
+print("padding-free:", {k: tuple(v.shape) if torch.is_tensor(v) else v for k, v in flat_four.items()})
+print("position_ids:", flat_four["position_ids"][0].tolist())
+print("cu_seq_lens_q:", flat_four["cu_seq_lens_q"].tolist())
+print(f"tokens computed: padded {padded_four['input_ids'].numel()}, padding-free {flat_four['input_ids'].numel()}")
+
+# %% [markdown]
+# **Packed** rows are built before training: trl's `pack_dataset(..., strategy="bfd")`, what
+# `SFTTrainer(packing=True)` runs, places whole examples into rows of a fixed length, the longest
+# first, each into the row where it fits best. A row keeps `seq_lengths`, from which trl's collator
+# (`padding_free=True`) makes the same restarting positions, and it flattens the rows of a step into
+# one. For a fair race the packed run must take the same optimizer steps over the same examples, so
+# `pack_into_rows` picks the shortest row length that packs one epoch into `PACKED_ROWS_PER_STEP` rows
+# for each step that the padded run takes:
+
+# %%
+print(inspect.getsource(pack_into_rows))
+
+
+def packed_for_steps(rows_per_step: int) -> tuple[Dataset, int]:
+    rows, length = pack_into_rows(train_ids, steps_per_epoch * rows_per_step)
+    assert sum(map(len, rows["seq_lengths"])) == len(train_ids), "every example is in a packed row"
+    assert -(-len(rows) // rows_per_step) == steps_per_epoch, "the packed run takes the same steps per epoch"
+    return rows, length
+
+
+packed_rows, pack_length = packed_for_steps(PACKED_ROWS_PER_STEP)
+fill = sum(map(sum, packed_rows["seq_lengths"])) / (len(packed_rows) * pack_length)
+print(f"{len(train_ids)} examples -> {len(packed_rows)} packed rows of at most {pack_length} tokens ({fill:.1%} full), "
+      f"{PACKED_ROWS_PER_STEP} rows a step")
+
+# %% [markdown]
+# ## The attention inside a row of several examples
+#
+# In a padding-free or packed row, each example must attend only to itself, as it would alone. On a
+# GPU that is Flash Attention 2's variable-length kernel, which reads `cu_seq_lens_q` and never
+# computes the blocks across examples. It does not run on a CPU, and transformers' `sdpa` attention,
+# given such a row, builds a dense block-diagonal mask over the whole row and computes every block,
+# which costs more than the padding saves. So `llmtut.attention` registers a small varlen attention
+# of its own: one causal `scaled_dot_product_attention` per example, the same arithmetic as the
+# kernel, on any device. On a GPU with `flash-attn` installed the chapter uses Flash Attention 2.
+
+# %%
+print(inspect.getsource(attention.varlen_sdpa_attention))
+varlen = attention.varlen_attention_for(DEVICE)
+print(f"attention for padding-free and packed rows on {DEVICE}: {varlen}")
+
+# %% [markdown]
+# ## Three runs, one model, the same steps
+#
+# The same starting weights, learning rate schedule, seed and number of optimizer steps each time,
+# with the same transformers `Trainer`; only the collator (and, for packing, the rows) change:
+#
+# | layout | collator | one step sees |
+# |---|---|---|
+# | padded | trl's `DataCollatorForLanguageModeling` | `BATCH_SIZE` rows, padded to the longest |
+# | padding-free | transformers' `DataCollatorWithFlattening` | the same `BATCH_SIZE` examples in one row |
+# | packed | trl's `DataCollatorForLanguageModeling(padding_free=True)` | `PACKED_ROWS_PER_STEP` packed rows in one, about `BATCH_SIZE` examples |
+#
+# How we measure, since timing is easy to get wrong:
+#
+# - **throughput** is real tokens (what the collator received, pads not counted) per second of
+#   optimizer steps (forward, backward, update; `StepTimer` waits for the GPU), leaving out the first
+#   `WARMUP_STEPS`, while the allocator and the kernels warm up;
+# - each layout runs `REPEATS` times, interleaved with the others, and its fastest run counts: a
+#   busy machine only ever slows a run down, and the same seed gives the same model each time;
+# - **memory** is what a step holds for its backward pass, measured exactly on the first batches
+#   (`batching.saved_activation_bytes`), and on a GPU also torch's peak allocated memory;
+# - the **final loss** is each trained model's mean loss per token on the same `HELD_OUT` examples,
+#   padded and computed the same way for all three.
+
+# %%
+@torch.no_grad()
+def held_out_loss(model) -> float:
+    model.eval().set_attn_implementation("sdpa")
+    batch = {k: v.to(DEVICE) for k, v in padded_collator(held_out).items()}
+    return model(**batch).loss.item()
+
+
+COLLATORS = {
+    "padded": padded_collator,
+    "padding_free": flat_collator,
+    "packed": DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True),
+}
+
+
+def new_model(layout: str):
+    torch.manual_seed(SEED)
+    attn = "sdpa" if layout == "padded" else varlen
+    return AutoModelForCausalLM.from_pretrained(model_name, attn_implementation=attn).to(DEVICE)
+
+
+def activation_mb(layout: str, rows: Dataset, n_batches: int = 3) -> float:
+    """The largest activation memory of a step over the first batches of a layout (MiB)."""
+    model, per_step = new_model(layout).train(), PACKED_ROWS_PER_STEP if layout == "packed" else BATCH_SIZE
+    sizes = []
+    for i in range(n_batches):
+        batch = COLLATORS[layout]([rows[j] for j in range(i * per_step, (i + 1) * per_step)])
+        batch = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in batch.items()}
+        sizes.append(batching.saved_activation_bytes(model, batch))
+    return max(sizes) / 2**20
+
+
+def train(layout: str, rows: Dataset, n_steps: int, batch_size: int, log: bool = True) -> dict:
+    """Train a fresh copy of the base model for `n_steps` of `batch_size` rows; its figures and the model."""
+    model = new_model(layout)
+    args = TrainingArguments(
+        output_dir=str(out_dir / layout), max_steps=n_steps, learning_rate=lr, lr_scheduler_type="cosine",
+        warmup_steps=WARMUP_STEPS, per_device_train_batch_size=batch_size,
+        logging_steps=1, save_strategy="no", report_to=[], seed=SEED, data_seed=SEED, use_cpu=DEVICE == "cpu",
+        remove_unused_columns=False,  # packed rows keep `seq_lengths`, where each example starts
+        bf16=bf16, disable_tqdm=not log, dataloader_num_workers=0,
+    )
+    counter, timer = CountingCollator(COLLATORS[layout]), StepTimer()
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=counter, callbacks=[timer])
+    trainer.remove_callback(PrinterCallback)
+    memory = CudaPeakMemory() if DEVICE == "cuda" else contextlib.nullcontext()
+    with memory:
+        trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"tokens_per_s": batching.tokens_per_second(counter.per_batch, timer.times, min(WARMUP_STEPS, n_steps - 1)),
+            "real tokens": sum(counter.per_batch), "final_loss": held_out_loss(model), "losses": losses, "model": model,
+            **({"gpu_peak_mb": memory.peak / 2**20} if DEVICE == "cuda" else {})}
+
+
+print(f"held-out loss of the base model, before any training: {held_out_loss(base_model.to(DEVICE)):.4f}")
+layouts = {"padded": (train_ids, BATCH_SIZE), "padding_free": (train_ids, BATCH_SIZE),
+           "packed": (packed_rows, PACKED_ROWS_PER_STEP)}
+runs: dict[str, dict] = {}
+for repeat in range(REPEATS):
+    for layout, (rows, per_step) in layouts.items():
+        r = train(layout, rows, steps, per_step, log=repeat == 0)
+        if layout in runs:
+            assert r["final_loss"] == runs[layout]["final_loss"], "the same seed must give the same model"
+            r["tokens_per_s"] = max(r["tokens_per_s"], runs[layout]["tokens_per_s"])
+        runs[layout] = r
+for layout, (rows, _) in layouts.items():
+    runs[layout]["activation_mb"] = activation_mb(layout, rows)
+table = pd.DataFrame({k: {c: v for c, v in r.items() if c not in ("losses", "model")} for k, r in runs.items()}).T
+table = table.astype(float)
+table["speed-up"] = table["tokens_per_s"] / table.loc["padded", "tokens_per_s"]
+display(table.round(3))
+
+# %% [markdown]
+# The recorded numbers, and the same figures as plots: throughput, memory, and the training loss of
+# each step.
+
+# %%
+for layout, r in runs.items():
+    record(f"{layout}.tokens_per_s", round(r["tokens_per_s"], 1))
+for layout, r in runs.items():
+    record(f"{layout}.final_loss", round(r["final_loss"], 4))
+speedup = record("padding_free.speedup", round(runs["padding_free"]["tokens_per_s"] / runs["padded"]["tokens_per_s"], 3))
+spread = record("final_loss.max_rel_diff", round(table["final_loss"].max() / table["final_loss"].min() - 1, 4))
+
+colors = ["tab:gray", "tab:blue", "tab:green"]
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+axes[0].bar(list(runs), table["tokens_per_s"], color=colors)
+axes[0].set(title="real tokens per second", ylabel="tokens / s")
+axes[1].bar(list(runs), table["activation_mb"], color=colors)
+axes[1].set(title="activation memory of a step", ylabel="MiB")
+for (layout, r), color in zip(runs.items(), colors, strict=True):
+    axes[2].plot(range(1, len(r["losses"]) + 1), r["losses"], "-", color=color, label=layout)
+axes[2].set(title="training loss per step", xlabel="step")
+axes[2].legend(fontsize=8)
+for ax in axes[:2]:
+    ax.tick_params(axis="x", labelsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Padding-free training computed only on real tokens and was faster by the speed-up in the table
+# (`padding_free.speedup` above), held less activation memory, and ended at the same held-out loss.
+# Packing is about as fast: on the tokens it computes, a packed row is a padding-free row.
+#
+# ## Where the speed-up comes from
+#
+# If every part of a step cost the same per token, removing a padding share $p$ would speed a step up
+# by $1/(1-p)$. The sweep below times a few steps of each layout at several batch sizes, with their
+# padding shares, and puts them on that curve.
+
+# %%
+sweep = []
+for b in SWEEP_BATCH_SIZES:
+    n = SWEEP_STEPS + WARMUP_STEPS
+    rows = train_ids.select(range(min(len(train_ids), n * b)))
+    speeds = {layout: max(train(layout, rows, n, b, log=False)["tokens_per_s"] for _ in range(REPEATS))
+              for layout in ("padded", "padding_free")}
+    sweep.append({"batch size": b, "padding share": pad_fraction(lengths[: n * b], b),
+                  "speed-up": speeds["padding_free"] / speeds["padded"]})
+sweep = pd.DataFrame(sweep).set_index("batch size")
+sweep["1/(1-p)"] = 1 / (1 - sweep["padding share"])
+display(sweep.round(3))
+p = np.linspace(0, sweep["padding share"].max() + 0.05, 50)
+fig, ax = plt.subplots(figsize=(5, 3.2))
+ax.plot(p, 1 / (1 - p), color="lightgray", label="1 / (1 - padding share)")
+ax.plot(sweep["padding share"], sweep["speed-up"], "o", color="tab:blue", label="measured")
+for b, row in sweep.iterrows():
+    ax.annotate(f"batch {b}", (row["padding share"], row["speed-up"]), textcoords="offset points", xytext=(5, -10),
+                fontsize=8)
+ax.axhline(1, color="black", lw=0.5)
+ax.set(xlabel="padding share of the padded batches", ylabel="padding-free speed-up", title="Speed-up follows the padding")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The measured points sit near the curve, a little below it: the parts of a step that do not grow
+# with the tokens (the optimizer update, the Python around each layer, one attention call per
+# example on a CPU) are the same in both layouts. On a GPU the kernels are faster, the padded
+# attention is quadratic in the longest example, and the published gains on real, long-tailed data
+# are larger: about 1.4-2x for padding-free and up to 3.7x for packing.
+#
+# ## Why the losses agree, and when they would not
+#
+# Padded and padding-free runs see the same examples in the same steps, with the same positions and
+# the same per-example attention, so the model computes the same function of the real tokens; only
+# the pads are gone. Their losses can differ by a hair for one reason: a padded batch counts each
+# example's first token among its labels (nothing predicts it), which scales the loss of each step
+# by about one token per example, while the flattened row marks it -100.
+#
+# Packing changes *which* examples share a step. Best-fit decreasing places the longest examples
+# first, so a packed row holds examples of similar length, and in instruction data length goes with
+# the task: a row is often one kind of example. A step of `PACKED_ROWS_PER_STEP` rows drawn at random
+# mixes them again. Packing one long row per step instead (the same examples, tokens and steps) makes
+# each step one kind of example, and the spread of example lengths within a step shows it:
+
+# %%
+def within_step_spread(groups) -> float:
+    """Mean standard deviation of the example lengths that share a step."""
+    return float(np.mean([np.std(g) for g in groups]))
+
+
+def packed_steps(rows: Dataset, rows_per_step: int) -> list[list[int]]:
+    """The example lengths of each step, for rows drawn in a shuffled order as the Trainer draws them."""
+    order = np.random.default_rng(SEED).permutation(len(rows))
+    return [sum((rows[int(i)]["seq_lengths"] for i in order[j : j + rows_per_step]), [])
+            for j in range(0, len(rows), rows_per_step)]
+
+
+one_row, _ = packed_for_steps(1)
+one_row_run = train("packed", one_row, steps, 1, log=False)
+composition = pd.DataFrame({
+    "std of example lengths within a step": [within_step_spread(np.split(lengths, steps_per_epoch)),
+                                             within_step_spread(packed_steps(packed_rows, PACKED_ROWS_PER_STEP)),
+                                             within_step_spread(packed_steps(one_row, 1))],
+    "held-out loss": [runs["padding_free"]["final_loss"], runs["packed"]["final_loss"], one_row_run["final_loss"]],
+}, index=["random batches (padded, padding-free)", f"packed, {PACKED_ROWS_PER_STEP} rows a step", "packed, one row a step"])
+composition["vs padding-free"] = composition["held-out loss"] / runs["padding_free"]["final_loss"] - 1
+display(composition.round(4))
+record("packed_one_row.final_loss", round(one_row_run["final_loss"], 4))
+
+# %% [markdown]
+# One long row of similar examples per step trains worse on the same tokens; several rows per step
+# keep the steps mixed, and the losses agree within `final_loss.max_rel_diff` (above). Shuffling
+# within a window before packing does the same job when each step has room for one row only.
+#
+# ## When packing leaks attention across examples
+#
+# Packing is only as good as the attention's knowledge of the boundaries. With a plain causal mask
+# over a packed row, every example attends to the ones before it: the model learns from a context
+# that never occurs at inference, and its loss looks better than it is. Here is one flattened batch of
+# held-out examples through the padding-free run's model, three ways: with our varlen attention;
+# with transformers' `sdpa` given only the restarting `position_ids` (it detects the packed sequences
+# from them and builds a block-diagonal mask, but only without an attention mask and without a
+# generation cache); and with `sdpa` given an all-ones `attention_mask` as well, which tells it
+# that the row is one sequence.
+
+# %%
+probe = runs["padding_free"]["model"].eval()
+flat = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in flat_collator(held_out[:16]).items()}
+with torch.no_grad():
+    probe.set_attn_implementation(varlen)
+    kept = probe(**flat).loss.item()
+    probe.set_attn_implementation("sdpa")
+    plain = {"input_ids": flat["input_ids"], "labels": flat["labels"], "position_ids": flat["position_ids"],
+             "use_cache": False}
+    detected = probe(**plain).loss.item()
+    leaked = probe(**plain, attention_mask=torch.ones_like(flat["input_ids"])).loss.item()
+display(pd.DataFrame({"loss": [kept, detected, leaked]},
+                     index=["varlen attention (each example alone)", "sdpa, position_ids only (boundaries detected)",
+                            "sdpa, all-ones attention mask (leaks)"]).round(4))
+record("leak.varlen_loss", round(kept, 4))
+record("leak.detected_loss", round(detected, 4))
+record("leak.all_ones_mask_loss", round(leaked, 4))
+
+# %% [markdown]
+# The first two agree: the boundaries were respected. The third differs, because each example
+# could read the ones before it in the row. This model was trained with the boundaries, so the
+# foreign context only confuses it and its loss rises; a model trained on leaky rows learns to lean
+# on that context instead, a context it never has at inference. Either way nothing fails: only a
+# number like this one shows the leak, so check it once for any new packing setup.
+#
+# ## What the numbers say
+#
+# - Padding is a large share of a padded batch whenever lengths vary, and it grows with the batch
+#   size (`padded.pad_fraction` above, and the sweep).
+# - Padding-free training computes only on real tokens: it is faster by about what the padding share
+#   predicts and holds less activation memory, with the same examples, the same steps and the same
+#   loss. Packing gets the same gain with rows of a fixed length, and keeps the loss as long as the
+#   steps stay mixed.
+# - Both need an attention that knows where each example ends; without it, packing leaks.
+# - On a GPU (`make gpu-test`) the same chapter runs with Flash Attention 2 when `flash-attn` is
+#   installed, in bf16, and records the same figures.
