@@ -40,12 +40,14 @@ def pack_into_rows(examples: Dataset, n_rows: int, strategy: str = "bfd") -> tup
     would need more rows (more steps) or, for a fixed number of steps, leave examples unseen.
     """
     lengths = [len(x) for x in examples["input_ids"]]
-    length = max(max(lengths), math.ceil(sum(lengths) / n_rows))
-    while True:
-        packed = pack_dataset(examples, length, strategy=strategy)
-        if len(packed) <= n_rows:
-            return packed, length
-        length = math.ceil(length * 1.01)
+    lo = max(max(lengths), math.ceil(sum(lengths) / n_rows))  # no length below this can do it
+    hi = lo
+    while len(pack_dataset(examples, hi, strategy=strategy)) > n_rows:
+        lo, hi = hi + 1, 2 * hi
+    while lo < hi:  # bisect: with more room, best-fit needs no more rows (in practice)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if len(pack_dataset(examples, mid, strategy=strategy)) <= n_rows else (mid + 1, hi)
+    return pack_dataset(examples, hi, strategy=strategy), hi
 
 
 class CountingCollator:

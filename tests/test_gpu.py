@@ -16,7 +16,10 @@ REPORT = Path(os.environ.get("LLMTUT_GPU_REPORT", ROOT / "_build" / "gpu" / "tim
 # Larger step counts for a chapter on a GPU go here, as papermill parameters, once a GPU run has
 # shown that the chapter's checks still hold with them. None are set yet: see the README.
 GPU_PARAMETERS: dict[str, dict] = {}
+# Chapters whose recorded figures go into the report beside the timings (throughput on the GPU).
+FIGURES = {"07_fast_sft": ("tokens_per_s", "final_loss", "speedup", "pad_fraction")}
 _rows: list[str] = []
+_figures: list[str] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,7 +30,7 @@ def timing_table():
         device = torch.cuda.get_device_name(0)
         header = [f"GPU run on {device}, torch {torch.__version__}", "",
                   "| chapter | wall time (s) | parameters | result |", "|---|---|---|---|"]
-        REPORT.write_text("\n".join(header + _rows) + "\n")
+        REPORT.write_text("\n".join(header + _rows + _figures) + "\n")
         print(f"\nGPU timings: {REPORT}\n" + REPORT.read_text())
 
 
@@ -36,6 +39,9 @@ def timing_table():
 def test_chapter_on_gpu(chapter, tmp_path, monkeypatch):
     parameters = GPU_PARAMETERS.get(chapter, {})
     seconds, metrics = run_chapter(chapter, tmp_path, monkeypatch, "cuda", **parameters)
+    if chapter in FIGURES:
+        _figures.extend(["", f"{chapter} on the GPU:", "", "| metric | value |", "|---|---|"])
+        _figures.extend(f"| {k} | {v} |" for k, v in sorted(metrics.items()) if k.split(".")[-1] in FIGURES[chapter])
     try:
         CHECKS[chapter](metrics)
     except AssertionError:
