@@ -66,7 +66,7 @@ from llmtut.report import record
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs on `gpt2-medium` (chapter 01's model) and the
 # source's instruction file, on a GPU; `PROFILE = "tiny"` on chapter 01's tiny-world GPT-2 and
-# instructions, on a CPU in about two minutes. papermill overrides these values.
+# instructions, on a CPU in two to three minutes. papermill overrides these values.
 
 # %% tags=["parameters"]
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
@@ -335,9 +335,10 @@ plt.show()
 # Padding-free training computed only on real tokens and was faster by the speed-up in the table
 # (`padding_free.speedup` above), held less activation memory, and ended at the same held-out loss.
 # Packing is about as fast: on the tokens it computes, a packed row is a padding-free row. On two
-# shared CPU cores the speed-up moves from one run of the chapter to the next (between 1.2x and 1.4x
-# in our runs at this batch size): a busy machine slows the padding-free runs most, with their many
-# small attention calls, so the tests keep the fastest of up to three runs.
+# shared CPU cores the speed-up moves by about a tenth from one run of the chapter to the next (we
+# measured 1.17x to 1.39x over 18 runs at batch sizes of 160 and 192, typically about 1.3x): a busy
+# machine slows the padding-free runs most, with their many small attention calls, so the tests
+# judge the fastest of up to three runs of the chapter.
 #
 # ## Where the speed-up comes from
 #
@@ -371,10 +372,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The measured points sit near the curve, a little below it: the parts of a step that do not grow
-# with the tokens (the optimizer update, the Python around each layer, one attention call per
-# example on a CPU) are the same in both layouts, while a padded step's larger tensors also cost
-# memory traffic that the curve does not count. On a GPU with
+# The measured points rise with the padding share but sit below the curve, furthest for small
+# batches: the parts of a step that do not grow with the tokens (the optimizer update, the Python
+# around each layer, one attention call per example on a CPU) are the same in both layouts and weigh
+# most when a step holds few tokens. Padding-free pays off with large batches of uneven examples. On a GPU with
 # Flash Attention 2, on data whose lengths vary more than these, Hugging Face reports up to 2x the
 # padded throughput with `DataCollatorWithFlattening` (see the references).
 #
