@@ -90,8 +90,10 @@ def check_06_pdss(m):
 
 def check_07_fast_sft(m):
     assert 0.15 <= m["padded.pad_fraction"] < 1, "the lesson needs batches with real padding"
-    # throughput: padding-free's 1.2x target on two CPU cores is asserted by check_07_throughput
-    assert m["packed.tokens_per_s"] > m["padded.tokens_per_s"] and m["padding_free.tokens_per_s"] > 0
+    # throughput: padding-free's 1.2x target on two CPU cores is asserted by check_07_throughput; a GPU
+    # run records its figures (test_gpu.py)
+    if m["device"] == "cpu":
+        assert m["packed.tokens_per_s"] > m["padded.tokens_per_s"]
     assert abs(m["padding_free.speedup"] - m["padding_free.tokens_per_s"] / m["padded.tokens_per_s"]) < 2e-3
     # same examples, same optimizer steps: the held-out losses agree within 5%
     losses = [m[f"{layout}.final_loss"] for layout in ("padded", "padding_free", "packed")]
@@ -116,10 +118,11 @@ def check_07_throughput(first: dict, rerun) -> None:
     speed-up ranged 1.17-1.39, median about 1.29, and a slow kernel slows the padding-free runs most (their
     many small attention calls). A slow machine only ever lowers the figure, so a fresh kernel is
     measured again before the target is judged; every measurement is printed."""
-    speedups = [first["padding_free.tokens_per_s"] / first["padded.tokens_per_s"]]
+    speedups = [first["padding_free.speedup"]]  # check_07_fast_sft ties it to the two throughputs
     while max(speedups) < SPEEDUP_TARGET and len(speedups) < SPEEDUP_PROCESSES:
         m = rerun(len(speedups))
-        speedups.append(m["padding_free.tokens_per_s"] / m["padded.tokens_per_s"])
+        CHECKS["07_fast_sft"](m)
+        speedups.append(m["padding_free.speedup"])
     print(f"07_fast_sft padding-free speed-ups over {len(speedups)} kernel(s): {[round(x, 3) for x in speedups]}")
     assert max(speedups) >= SPEEDUP_TARGET, f"padding-free speed-ups {speedups} are all below {SPEEDUP_TARGET}x"
 
