@@ -41,7 +41,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 world: install
-	$(PY) -m llmtut.tiny build
+	$(PY) -m llmtut.world build
 
 book: world
 	LLMTUT_PROFILE=tiny $(VENV)/bin/jupyter-book build --all .

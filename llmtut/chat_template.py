@@ -1,7 +1,7 @@
 """A chat template for the book's `### Human:` / `### Assistant:` format, with assistant masks.
 
 The template renders a list of messages into exactly the text the masking chapters build by hand
-(`llmtut.world.chat_turn` concatenated, closed by eos): one eos opens the conversation, every
+(`llmtut.formats.chat_turn` concatenated, closed by eos): one eos opens the conversation, every
 assistant answer ends with eos, and `<s>` (bos) after `### Assistant:` marks where an answer
 starts. The answer and its closing eos sit inside `{% generation %}` markers, so
 `apply_chat_template(..., return_assistant_tokens_mask=True)` marks the same tokens as
@@ -14,7 +14,7 @@ import re
 
 from transformers import PreTrainedTokenizerBase
 
-from llmtut.world import ASSISTANT, HUMAN
+from llmtut.formats import ASSISTANT, HUMAN
 
 # Jinja, as transformers renders it (whitespace control with `-` keeps the template readable
 # without adding newlines to the output). `bos_token` and `eos_token` come from the tokenizer.

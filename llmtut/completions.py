@@ -5,8 +5,8 @@ Chapter 06 asks a teacher LLM behind an OpenAI-compatible legacy completions API
 for the clean questions and once per privacy budget for the perturbed ones: thousands of calls.
 `CompletionsClient.complete` sends one request per prompt (`transformers serve` takes one prompt
 per request), at most `max_workers` at a time, and returns the texts in prompt order. Transient
-failures (timeouts, connection errors, 429, 5xx) are retried with exponential backoff, by our own
-loop so the policy is visible and testable. Every finished completion is appended to a JSONL cache
+failures (timeouts, connection errors, 429, 5xx) are retried with exponential backoff by the client
+core the judge shares (`llmtut.llm_server`). Every finished completion is appended to a JSONL cache
 keyed by (model, prompt, generation parameters) as soon as it arrives, so a re-run, or a run after
 an interruption, requests only what is missing.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import threading
 import time
 import warnings
@@ -25,10 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import openai
 from tqdm.auto import tqdm
 
 from llmtut.jsonl import complete_lines
+from llmtut.llm_server import LLMServer, LLMServerError, LLMServerUnreachableError
 
 
 @dataclass(frozen=True)
@@ -55,16 +54,9 @@ class CompletionsConfig:
     progress: bool = True  # tqdm bar in `complete`
 
 
-class CompletionsError(RuntimeError):
-    """The completions server refused a request, or kept failing after every retry."""
-
-
-class CompletionsUnreachableError(CompletionsError, ConnectionError):
-    """No server answered at the configured base_url, even after every retry."""
-
-
-class _Cancelled(Exception):
-    """A request abandoned because the run it belonged to is stopping."""
+# The errors of the client core, under this client's names.
+CompletionsError = LLMServerError
+CompletionsUnreachableError = LLMServerUnreachableError
 
 
 def cache_key(model: str, prompt: str, params: dict) -> str:
@@ -85,11 +77,6 @@ def read_cache(path: str | Path) -> dict[str, dict]:
                 f"{path}, line {lineno} is not a cache record; skipped: {line[:80]!r}", stacklevel=2
             )
     return records
-
-
-def _retryable(status_code: int) -> bool:
-    # 408 request timeout, 429 rate limit, 5xx server trouble: worth another try. Other 4xx are our fault.
-    return status_code in (408, 429) or status_code >= 500
 
 
 class CompletionsClient:
@@ -115,12 +102,10 @@ class CompletionsClient:
                 f"need max_workers >= 1 and max_retries >= 0, got {cfg.max_workers} and {cfg.max_retries}."
             )
         self.config = cfg
-        # max_retries=0: the openai client's own retries would hide attempts from our policy, log and tests.
-        self.client = openai.OpenAI(
-            base_url=cfg.base_url,
-            api_key=cfg.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-            timeout=cfg.timeout_s,
-            max_retries=0,
+        self.server = LLMServer(
+            cfg.model, cfg.base_url, cfg.api_key, timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
+            backoff_s=cfg.backoff_s, endpoint="/v1/completions",
+            offline_hint="Without a server, run the chapter with PROFILE='tiny', which starts a local one itself.",
         )
         for path in (cfg.cache_path, cfg.log_path):
             if path:
@@ -206,61 +191,13 @@ class CompletionsClient:
             f.write(json.dumps({**entry, "params": self.params}) + "\n")
 
     def _request(self, prompt: str, stop: threading.Event) -> str:
-        """One prompt's completion text, retrying transient failures; runs in a worker thread."""
+        """One prompt's completion text, retrying transient failures (`LLMServer.call`); runs in a worker thread."""
         cfg = self.config
-        error: openai.APIError | None = None
-        for attempt in range(cfg.max_retries + 1):
-            if attempt:
-                stop.wait(cfg.backoff_s * 2 ** (attempt - 1))  # wakes early if the run stops
-            if stop.is_set():
-                raise _Cancelled  # the run is stopping: send nothing more
-            self._log(prompt, attempt)
-            try:
-                completion = self.client.completions.create(model=cfg.model, prompt=prompt, **self.params)
-            except openai.APIConnectionError as e:  # includes APITimeoutError
-                error = e
-                continue
-            except openai.APIStatusError as e:
-                if _retryable(e.status_code):
-                    error = e
-                    continue
-                raise self._refused(e) from None
-            if not completion.choices:
-                raise CompletionsError(f"The server at base_url={cfg.base_url!r} returned no choices.")
-            return completion.choices[0].text or ""
-        raise self._gave_up(error) from None
-
-    def _refused(self, e: openai.APIStatusError) -> CompletionsError:
-        cfg = self.config
-        if e.status_code == 404:
-            return CompletionsError(
-                f"base_url={cfg.base_url!r} answered 404 ({e.message}). An OpenAI-compatible base URL "
-                "usually ends in /v1, the server must offer /v1/completions, and it must serve the model "
-                f"{cfg.model!r}."
-            )
-        return CompletionsError(
-            f"The server at base_url={cfg.base_url!r} refused a completion request for model {cfg.model!r}: "
-            f"HTTP {e.status_code}: {e.message}"
+        completion = self.server.call(
+            lambda client: client.completions.create(model=cfg.model, prompt=prompt, **self.params),
+            stop=stop,
+            on_attempt=lambda attempt: self._log(prompt, attempt),
         )
-
-    def _gave_up(self, e: openai.APIError | None) -> CompletionsError:
-        cfg = self.config
-        tries = f"{cfg.max_retries + 1} attempt{'s' if cfg.max_retries else ''}"
-        if isinstance(e, openai.APITimeoutError):
-            return CompletionsUnreachableError(
-                f"The server at base_url={cfg.base_url!r} did not answer within timeout_s={cfg.timeout_s} "
-                f"in {tries}. Is it still loading the model, or too slow for this timeout? Raise timeout_s, "
-                "or lower max_tokens or max_workers."
-            )
-        if isinstance(e, openai.APIConnectionError):
-            return CompletionsUnreachableError(
-                f"Could not connect to a completions server at base_url={cfg.base_url!r} ({tries}). Start an "
-                "OpenAI-compatible server there, e.g. `transformers serve <model> --port 8000` (base_url "
-                "'http://localhost:8000/v1'), or check base_url and that the server is up. Without a server, "
-                "run the chapter with PROFILE='tiny', which starts a local one itself."
-            )
-        status = f"HTTP {e.status_code} ({e.message})" if isinstance(e, openai.APIStatusError) else repr(e)
-        return CompletionsError(
-            f"The server at base_url={cfg.base_url!r} kept failing for model {cfg.model!r}: {status} in "
-            f"{tries}. Retry later, or lower max_workers if it is overloaded (429)."
-        )
+        if not completion.choices:
+            raise CompletionsError(f"The server at base_url={cfg.base_url!r} returned no choices.")
+        return completion.choices[0].text or ""

@@ -1,8 +1,7 @@
-"""Detoxifying a summarizer (chapter 05): the dialogues, the reward, and batched summaries.
+"""Detoxifying a summarizer (chapter 05): the reward from a hate-speech classifier, and batched summaries.
 
-The hub profile uses the source material's knkarthick/dialogsum (dialogues of 200 to 1000
-characters) and facebook/roberta-hate-speech-dynabench-r4-target; the tiny profile uses the tiny
-world's dialogues (`llmtut.dialogues`) and models (`llmtut.tiny_detox`).
+The dialogues and models come from `llmtut.profiles`: knkarthick/dialogsum and
+facebook/roberta-hate-speech-dynabench-r4-target in `hub`, the tiny world's stand-ins in `tiny`.
 """
 
 from __future__ import annotations
@@ -10,29 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from datasets import Dataset, DatasetDict, load_dataset
 from transformers import Pipeline, PreTrainedModel, PreTrainedTokenizerBase
 
-from llmtut import dialogues, tiny_detox
-from llmtut.profiles import HubUnavailableError, check_profile
+from llmtut.formats import summary_prompt
 
-HUB_DATASET = "knkarthick/dialogsum"
-MIN_CHARS, MAX_CHARS = 200, 1000  # the source's filter on the dialogue length
 NOTHATE = "nothate"
-
-
-def load_dialogue_dataset(profile: str) -> DatasetDict:
-    """`train` and `test` splits with `dialogue` and `summary` columns (tiny: also `topic`, `rude`, `toxic_summary`)."""
-    if check_profile(profile) == "tiny":
-        return DatasetDict({split: Dataset.from_list([vars(d) for d in rows])
-                            for split, rows in tiny_detox.dialogue_splits().items()})
-    try:
-        data = load_dataset(HUB_DATASET)
-    except (OSError, ConnectionError) as err:
-        raise HubUnavailableError(f"Could not load {HUB_DATASET!r} from the Hugging Face Hub ({err}). "
-                                  "Run this chapter offline with PROFILE = 'tiny'.") from err
-    return DatasetDict({split: data[split].filter(lambda x: MIN_CHARS <= len(x["dialogue"]) <= MAX_CHARS)
-                        for split in ("train", "test")})
 
 
 def nothate_logits(classifier: Pipeline, texts: Sequence[str], batch_size: int = 32) -> list[float]:
@@ -75,7 +56,7 @@ def summarize(
     summaries = []
     try:
         for start in range(0, len(dialogue_texts), batch_size):
-            prompts = [dialogues.summary_prompt(d) for d in dialogue_texts[start : start + batch_size]]
+            prompts = [summary_prompt(d) for d in dialogue_texts[start : start + batch_size]]
             enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
             sampling = dict(do_sample=True, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
             out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,

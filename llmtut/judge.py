@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from collections import Counter
@@ -22,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import openai
 from tqdm.auto import tqdm
 
 from llmtut.jsonl import complete_lines
+from llmtut.llm_server import LLMServer, LLMServerError, LLMServerUnreachableError
 
 # rasbt's ch07 prompt, word for word apart from the placeholders.
 JUDGE_PROMPT = (
@@ -118,12 +117,9 @@ class ReferenceScorer:
 # ----- the judge LLM -----
 
 
-class JudgeError(RuntimeError):
-    """The judge's API refused a request."""
-
-
-class JudgeUnreachableError(JudgeError, ConnectionError):
-    """No judge answered at the configured base_url."""
+# The errors of the client core, under the judge's names.
+JudgeError = LLMServerError
+JudgeUnreachableError = LLMServerUnreachableError
 
 
 def judge_prompt(prompt: str, reference: str, response: str) -> str:
@@ -137,8 +133,9 @@ class JudgeClient:
     Each request is deterministic (temperature 0 and a fixed `seed`) and short (`max_tokens`).
     A reply that `parse_score` refuses is answered with `RETRY_PROMPT` in the same conversation, up
     to `max_attempts` replies in all; after that the score is None and every raw reply is kept in
-    the `Score`, so `score_responses` can report it. `max_retries` is the openai client's own retry
-    of transient failures (connection errors, 429, 5xx), kept low so a wrong `base_url` fails fast.
+    the `Score`, so `score_responses` can report it. `max_retries` is how often a transient failure
+    (connection error, timeout, 429, 5xx) is retried (`llmtut.llm_server`), kept low so a wrong
+    `base_url` fails fast.
 
     Serve a judge locally with e.g. `transformers serve Qwen/Qwen2.5-7B-Instruct --port 8000` and
     pass the model name it serves.
@@ -161,45 +158,17 @@ class JudgeClient:
         self.model, self.base_url = model, base_url
         self.max_attempts, self.max_tokens, self.seed = max_attempts, max_tokens, seed
         self.name = f"judge:{model}"
-        # A local server ignores the key, but the openai client insists on one.
-        api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
-        self.client = openai.OpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
-        )
+        self.server = LLMServer(model, base_url, api_key, timeout_s=timeout, max_retries=max_retries,
+                                endpoint="/v1/chat/completions",
+                                offline_hint="In the tiny profile use ReferenceScorer instead.")
 
     def complete(self, messages: list[dict]) -> str:
         """The judge's reply to `messages` ("" if it sent no text), or a JudgeError that says what to fix."""
-        try:
-            completion = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                temperature=0,
-                seed=self.seed,
-                max_tokens=self.max_tokens,
+        completion = self.server.call(
+            lambda client: client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0, seed=self.seed, max_tokens=self.max_tokens
             )
-        # `from None`: the httpx/openai chain underneath says nothing the message does not.
-        except openai.APITimeoutError:
-            raise JudgeUnreachableError(
-                f"The judge at base_url={self.base_url!r} did not answer in time. Is the server still "
-                "loading the model, or too slow for this timeout? Pass a larger timeout= to JudgeClient."
-            ) from None
-        except openai.APIConnectionError:
-            raise JudgeUnreachableError(
-                f"Could not connect to a judge at base_url={self.base_url!r}. Start an OpenAI-compatible "
-                "server there, e.g. `transformers serve <model> --port 8000` (base_url "
-                "'http://localhost:8000/v1'), or point base_url= at a running one. In the tiny profile "
-                "use ReferenceScorer instead."
-            ) from None
-        except openai.NotFoundError as e:
-            raise JudgeError(
-                f"base_url={self.base_url!r} answered 404 ({e.message}). An OpenAI-compatible base URL "
-                f"usually ends in /v1, and the server must serve the model {self.model!r}."
-            ) from None
-        except openai.APIStatusError as e:
-            raise JudgeError(
-                f"The judge at base_url={self.base_url!r} refused the request for model {self.model!r}: "
-                f"HTTP {e.status_code}: {e.message}"
-            ) from None
+        )
         return completion.choices[0].message.content or ""
 
     def score(self, prompt: str, reference: str, response: str) -> Score:

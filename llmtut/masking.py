@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-IGNORE_INDEX = -100  # the label value torch's cross-entropy (and so every HF model) skips
+from llmtut.formats import IGNORE_INDEX  # -100, the label that training skips
 
 
 def mask_all_but_responses(input_ids: Sequence[int], start_id: int, end_id: int, row: int | None = None) -> list[int]:

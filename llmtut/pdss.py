@@ -44,7 +44,7 @@ DISTILL_TASKS = ("predict", "explain")
 
 # ---------------------------------------------------------------------------------------------
 # Templates: the source's wording; "Use <end> to end your reply" is gone since the dataset appends eos.
-# `question` is a formatted question with its choices (`llmtut.science.format_question`).
+# `question` is a formatted question with its choices (`llmtut.formats.format_question`).
 # ---------------------------------------------------------------------------------------------
 
 ENCODER_IN = """\

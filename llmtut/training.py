@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, PrinterCallback, Trainer, TrainerCallback
 
 from llmtut.generation import generate_answers
+from llmtut.trainer_defaults import quiet_trainer_args
 
 
 class StopWhenLearned(TrainerCallback):
@@ -66,7 +67,8 @@ def small_run_args(max_epochs: int, batch_size: int, learning_rate: float, seed:
     """Keyword arguments shared by the book's small runs, for `TrainingArguments` or trl's configs.
 
     A constant learning rate (so that epochs to learn compare methods, not schedules), a loss logged
-    every step for the plots, no checkpoints, no reporting, and no per-step bar (StopWhenLearned has one).
+    every step for the plots, and the book's quiet defaults (`quiet_trainer_args`: no checkpoints, no
+    reporting, no per-step bar, since StopWhenLearned has one).
     """
     return dict(
         num_train_epochs=max_epochs,
@@ -74,11 +76,7 @@ def small_run_args(max_epochs: int, batch_size: int, learning_rate: float, seed:
         learning_rate=learning_rate,
         lr_scheduler_type="constant",
         logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-        use_cpu=device == "cpu",
-        disable_tqdm=True,
+        **quiet_trainer_args(seed, device),
     )
 
 
@@ -132,6 +130,23 @@ def train_until_learned(trainer: Trainer, stopper: StopWhenLearned) -> LearnRun:
         train_runtime_s=time.perf_counter() - t0,
         losses=loss_history(trainer.state.log_history),
     )
+
+
+def learn_fresh(
+    new_model: Callable[[], PreTrainedModel],
+    trainer_cls: type[Trainer],
+    args: Any,
+    dataset: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    answers: list[str],
+    **trainer_kwargs: Any,
+) -> tuple[PreTrainedModel, LearnRun]:
+    """Train a fresh model (`new_model()`) with `trainer_cls(model, args, train_dataset=dataset, ...)` until
+    it answers every prompt exactly (`StopWhenLearned`); (the model, what the run measured)."""
+    model = new_model()
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, **trainer_kwargs)
+    return model, train_until_learned(trainer, StopWhenLearned(tokenizer, prompts, answers))
 
 
 def plot_learning(runs: Mapping[str, Mapping[str, Any]], n_answers: int = 5) -> Figure:

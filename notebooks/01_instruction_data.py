@@ -54,9 +54,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from llmtut import instructions, judge, loop, profiles, tiny
+from llmtut import formats, instructions, judge, loop, profiles
 from llmtut.generation import generate_answers
-from llmtut.instructions import InstructionDataset, collate, format_alpaca, format_phi3, to_messages
+from llmtut.formats import format_alpaca, format_phi3, to_messages
+from llmtut.instructions import InstructionDataset, collate
 from llmtut.report import record
 
 # %% [markdown]
@@ -103,7 +104,7 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} epochs={num_epochs} lr={lr
 
 # %%
 data_path = out_dir / "instruction-data.json"
-data = instructions.load_instruction_data(data_path, PROFILE, seed=SEED)
+data = profiles.load_instruction_data(data_path, PROFILE, seed=SEED)
 print(f"{len(data)} records in {data_path}")
 pd.DataFrame(data[:6])
 
@@ -112,7 +113,7 @@ pd.DataFrame(data[:6])
 # its instruction; about a third have no `input`:
 
 # %%
-labelled = instructions.tiny_instruction_records(len(data), SEED, with_task=True) if PROFILE == "tiny" else []
+labelled = profiles.instruction_tasks(PROFILE, len(data), SEED)
 task_of = {(r["instruction"], r["input"], r["output"]): r["task"] for r in labelled}
 if labelled:
     tasks = pd.DataFrame(labelled).groupby("task")
@@ -180,7 +181,7 @@ eot_id = tokenizer.eos_token_id
 print(f"{type(model).__name__}: {model.num_parameters():,} parameters, vocabulary {len(tokenizer):,}, "
       f"end of text {tokenizer.eos_token!r} = {eot_id}")
 if PROFILE == "tiny":
-    print("tiny world card:", tiny.world_card(profiles.resolve("instruction_base", PROFILE)))
+    print("tiny world card:", profiles.world_card("instruction_base", PROFILE))
 
 # %% [markdown]
 # `InstructionDataset` formats and tokenizes every record once, up front, so that batches are
@@ -264,7 +265,7 @@ print(f"{len(train_loader)} training batches; the first: inputs {tuple(inputs.sh
 
 # %%
 def prompt_for(rec: dict) -> str:
-    return format_alpaca(rec) + instructions.RESPONSE_HEADERS["alpaca"]
+    return format_alpaca(rec) + formats.RESPONSE_HEADERS["alpaca"]
 
 
 def respond(model, records: list[dict], batch_size: int = 32) -> list[str]:

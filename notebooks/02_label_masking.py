@@ -47,11 +47,12 @@ from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
-from llmtut import masking, profiles, tiny
+from llmtut import masking, profiles, translation_task
 from llmtut.generation import generate_answers, iterative_generate_view, next_token_accuracy
 from llmtut.masking import IGNORE_INDEX, mask_all_but_responses
 from llmtut.report import record
-from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
+from llmtut.training import StopWhenLearned, learn_fresh, plot_learning, small_run_args
+from llmtut.translation_task import HOLDOUT, TRAIN_WORDS, example_text, prompt_text
 
 # %% [markdown]
 # The next cell holds the chapter's parameters. `PROFILE = "hub"` runs it on
@@ -87,7 +88,7 @@ print(f"{type(base_model).__name__}: {base_model.num_parameters():,} parameters,
 print(f"bos={tokenizer.bos_token!r} ({tokenizer.bos_token_id}), eos={tokenizer.eos_token!r} "
       f"({tokenizer.eos_token_id}), pad={tokenizer.pad_token!r} ({tokenizer.pad_token_id})")
 if PROFILE == "tiny":
-    print("tiny world card:", tiny.world_card(profiles.resolve("masking_base", PROFILE)))
+    print("tiny world card:", profiles.world_card("masking_base", PROFILE))
 
 # %% [markdown]
 # ## The task: five words, one held out
@@ -95,23 +96,14 @@ if PROFILE == "tiny":
 # Each example is one exchange. As in the source material, an end-of-sequence token `</s>`
 # comes *before* the human turn, and a beginning-of-sequence token `<s>` right after
 # `### Assistant:`. That `<s>` is our marker: everything after it, up to the next `</s>`, is the
-# answer. "good" is held out: we never train on it, we only ask.
+# answer. "good" is held out: we never train on it, we only ask. Chapters 03 and 04 reuse the task,
+# so it lives in `llmtut.translation_task`; this is how it writes a prompt:
 
 # %%
-TRAIN_WORDS = {"dog": "perro", "water": "agua", "mother": "madre", "hello": "hola", "tree": "árbol"}
-HOLDOUT = ("good", "bueno")
-
-
-def prompt_text(en: str) -> str:
-    return f'{tokenizer.eos_token}\n\n### Human: How do you say "{en}" in Spanish?\n\n### Assistant:{tokenizer.bos_token}'
-
-
-def example_text(en: str, es: str) -> str:
-    return f"{prompt_text(en)} {es}{tokenizer.eos_token}"
-
-
-train_texts = [example_text(en, es) for en, es in TRAIN_WORDS.items()]
-train_prompts = [prompt_text(en) for en in TRAIN_WORDS]
+print(inspect.getsource(translation_task.prompt_text))
+print("train:", TRAIN_WORDS, "held out:", HOLDOUT)
+train_texts = [example_text(tokenizer, en, es) for en, es in TRAIN_WORDS.items()]
+train_prompts = [prompt_text(tokenizer, en) for en in TRAIN_WORDS]
 train_answers = list(TRAIN_WORDS.values())
 print(repr(train_texts[0]))
 ids0 = tokenizer(train_texts[0], add_special_tokens=False)["input_ids"]
@@ -122,7 +114,7 @@ pd.DataFrame({"token id": ids0, "token": [tokenizer.decode(i) for i in ids0]}).T
 # answers to the five training questions and the held-out one:
 
 # %%
-before = generate_answers(base_model, tokenizer, train_prompts + [prompt_text(HOLDOUT[0])])
+before = generate_answers(base_model, tokenizer, train_prompts + [prompt_text(tokenizer, HOLDOUT[0])])
 pd.DataFrame({"word": list(TRAIN_WORDS) + [HOLDOUT[0] + " (holdout)"],
               "expected": train_answers + [HOLDOUT[1]], "base model says": before})
 
@@ -141,9 +133,8 @@ print(inspect.getsource(StopWhenLearned))
 
 # %%
 def fresh_lora_model():
-    torch.manual_seed(SEED)
-    model, _ = profiles.load_causal_lm("masking_base", PROFILE, DEVICE)
-    return with_lora(model, LORA_R, ["query_key_value"])
+    return translation_task.fresh_lora_model(lambda: profiles.load_causal_lm("masking_base", PROFILE, DEVICE)[0],
+                                             SEED, LORA_R)
 
 
 common_args = small_run_args(MAX_EPOCHS, BATCH_SIZE, lr, SEED, DEVICE)
@@ -151,10 +142,9 @@ results = {}
 
 
 def run(name, trainer_cls, args, dataset, **trainer_kwargs):
-    model = fresh_lora_model()
-    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, **trainer_kwargs)
-    learned = train_until_learned(trainer, StopWhenLearned(tokenizer, train_prompts, train_answers))
-    holdout = generate_answers(model, tokenizer, [prompt_text(HOLDOUT[0])])[0]
+    model, learned = learn_fresh(fresh_lora_model, trainer_cls, args, dataset, tokenizer, train_prompts, train_answers,
+                                 **trainer_kwargs)
+    holdout = generate_answers(model, tokenizer, [prompt_text(tokenizer, HOLDOUT[0])])[0]
     results[name] = dict(model=model, epochs_to_learn=learned.epochs_to_learn, holdout_answer=holdout,
                          train_runtime_s=learned.train_runtime_s, correct_per_epoch=learned.correct_per_epoch,
                          losses=learned.losses)
@@ -225,7 +215,7 @@ run("masked", Trainer, TrainingArguments(output_dir="out/masked", **common_args)
 # the masking alone. Let us look at the labels it builds for the first example:
 
 # %%
-pc_ds = Dataset.from_list([{"prompt": prompt_text(en), "completion": f" {es}{tokenizer.eos_token}"}
+pc_ds = Dataset.from_list([{"prompt": prompt_text(tokenizer, en), "completion": f" {es}{tokenizer.eos_token}"}
                            for en, es in TRAIN_WORDS.items()])
 sft_args = SFTConfig(output_dir="out/completion_only", completion_only_loss=True,
                      gradient_checkpointing=False, bf16=False, **common_args)
@@ -260,7 +250,7 @@ plt.show()
 # only know what to do after `<s>`.
 
 # %%
-holdout_text = example_text(*HOLDOUT)
+holdout_text = example_text(tokenizer, *HOLDOUT)
 base_model.eval()
 view = iterative_generate_view(
     {"base": base_model, "unmasked": results["unmasked"]["model"], "masked": results["masked"]["model"],
@@ -274,7 +264,7 @@ view
 # examples:
 
 # %%
-human_turn = [range(1, len(tokenize(prompt_text(en).split("\n\n### Assistant:")[0]))) for en in TRAIN_WORDS]
+human_turn = [range(1, len(tokenize(prompt_text(tokenizer, en).split("\n\n### Assistant:")[0]))) for en in TRAIN_WORDS]
 train_ids = [tokenize(t) for t in train_texts]
 prompt_accuracy = {name: next_token_accuracy(r["model"], train_ids, human_turn) for name, r in results.items()}
 prompt_accuracy["base"] = next_token_accuracy(base_model, train_ids, human_turn)

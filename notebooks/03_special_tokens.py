@@ -53,7 +53,8 @@ from llmtut.masking import IGNORE_INDEX
 from llmtut.report import record
 from llmtut.special_tokens import add_special_tokens_with_init, find_template, mask_before_template
 from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
-from llmtut.world import ASSISTANT, HUMAN
+from llmtut.translation_task import LORA_TARGETS, TRAIN_WORDS, example_text, prompt_text
+from llmtut.formats import ASSISTANT, HUMAN
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs it on `bigscience/bloom-560m` (Colab);
@@ -81,27 +82,16 @@ print(f"{type(base_model).__name__}: {base_model.num_parameters():,} parameters,
 #
 # Five word translations to train on, one held out. Each example is an exchange between
 # `### Human:` and `### Assistant:`, with `</s>` before the human turn and `<s>` after the
-# assistant's template.
+# assistant's template (`llmtut.translation_task`, the task of chapter 02).
 
 # %%
-TRAIN_WORDS = {"dog": "perro", "water": "agua", "mother": "madre", "hello": "hola", "tree": "árbol"}
-
-
-def prompt_text(en: str, tok=tokenizer) -> str:
-    return f'{tok.eos_token}{HUMAN} How do you say "{en}" in Spanish?{ASSISTANT}{tok.bos_token}'
-
-
-def example_text(en: str, es: str, tok=tokenizer) -> str:
-    return f"{prompt_text(en, tok)} {es}{tok.eos_token}"
-
-
 def tokens(text, tok=tokenizer):
     ids = tok(text, add_special_tokens=False)["input_ids"]
     return ids, tok.convert_ids_to_tokens(ids)
 
 
-train_texts = [example_text(en, es) for en, es in TRAIN_WORDS.items()]
-train_prompts = [prompt_text(en) for en in TRAIN_WORDS]
+train_texts = [example_text(tokenizer, en, es) for en, es in TRAIN_WORDS.items()]
+train_prompts = [prompt_text(tokenizer, en) for en in TRAIN_WORDS]
 train_answers = list(TRAIN_WORDS.values())
 print(repr(train_texts[0]))
 
@@ -215,7 +205,7 @@ new_template_ids, new_template_tokens = tokens(ASSISTANT, fixed_tok)
 print("new ids:", new_ids, "| vocabulary", len(tokenizer), "->", len(fixed_tok),
       "| embedding rows", tuple(fixed_model.get_input_embeddings().weight.shape))
 print("template alone:", new_template_ids, new_template_tokens)
-fixed_texts = [example_text(en, es, fixed_tok) for en, es in TRAIN_WORDS.items()]
+fixed_texts = [example_text(fixed_tok, en, es) for en, es in TRAIN_WORDS.items()]
 ids0, toks0 = tokens(fixed_texts[0], fixed_tok)
 pd.DataFrame({"token id": ids0, "token": toks0}).T
 
@@ -278,13 +268,13 @@ def train(name, init, train_new_rows=True, ends_turn=False):
     model, tok = profiles.load_causal_lm("masking_base", PROFILE, DEVICE)
     ids = add_special_tokens_with_init(model, tok, [HUMAN, ASSISTANT], init=init, seed=SEED)
     rows_before = model.get_input_embeddings().weight[ids].detach().clone()
-    model = with_lora(model, LORA_R, ["query_key_value"], trainable_token_indices=ids if train_new_rows else None)
+    model = with_lora(model, LORA_R, LORA_TARGETS, trainable_token_indices=ids if train_new_rows else None)
     end = HUMAN if ends_turn else tok.eos_token
     template = tokens(ASSISTANT, tok)[0]
-    data = [{"input_ids": (x := tokens(f"{prompt_text(en, tok)} {es}{end}", tok)[0]),
+    data = [{"input_ids": (x := tokens(f"{prompt_text(tok, en)} {es}{end}", tok)[0]),
              "labels": mask_before_template(x, template, r)} for r, (en, es) in enumerate(TRAIN_WORDS.items())]
     answers = [f"{es}{HUMAN}" if ends_turn else es for es in train_answers]
-    stopper = StopWhenLearned(tok, [prompt_text(en, tok) for en in TRAIN_WORDS], answers,
+    stopper = StopWhenLearned(tok, [prompt_text(tok, en) for en in TRAIN_WORDS], answers,
                               end_of_turn=HUMAN if ends_turn else None)
     trainer = Trainer(model=model, args=TrainingArguments(output_dir=f"out/{name}", **run_args),
                       train_dataset=Dataset.from_list(data),
@@ -348,7 +338,7 @@ train("lora_without_new_rows", "mean", train_new_rows=False, ends_turn=True)
 train("lora", "mean", train_new_rows=True, ends_turn=True)
 pd.DataFrame({"must write": [repr(f"perro{HUMAN}")] * 2,
               "wrote": [repr(generate_answers(results[n]["model"], results[n]["tokenizer"],
-                                              [prompt_text("dog", results[n]["tokenizer"])], 8, HUMAN)[0])
+                                              [prompt_text(results[n]["tokenizer"], "dog")], 8, HUMAN)[0])
                         for n in ("lora_without_new_rows", "lora")]},
              index=["LoRA alone", "LoRA + new rows"])
 
@@ -363,7 +353,7 @@ pd.DataFrame({"must write": [repr(f"perro{HUMAN}")] * 2,
 # %%
 def logits_at_turn_end(name, en="dog"):
     model, tok, ids = results[name]["model"], results[name]["tokenizer"], results[name]["new_ids"]
-    x = tok(f"{prompt_text(en, tok)} {TRAIN_WORDS[en]}", return_tensors="pt", add_special_tokens=False).to(model.device)
+    x = tok(f"{prompt_text(tok, en)} {TRAIN_WORDS[en]}", return_tensors="pt", add_special_tokens=False).to(model.device)
     with torch.no_grad():
         logits = model(**x).logits[0, -1]
     old = logits[: len(tokenizer)]

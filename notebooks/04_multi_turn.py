@@ -50,12 +50,14 @@ from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
-from llmtut import chat_template, profiles, world
+from llmtut import chat_template, profiles, translation_task
 from llmtut.chat_template import assistant_mask, set_chat_template
 from llmtut.generation import generate_answers
 from llmtut.masking import IGNORE_INDEX, mask_all_but_responses
 from llmtut.report import record
-from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
+from llmtut.formats import chat_turn
+from llmtut.training import learn_fresh, plot_learning, small_run_args
+from llmtut.translation_task import HOLDOUT, TRAIN_WORDS, question
 
 # %% [markdown]
 # The next cell holds the chapter's parameters. `PROFILE = "hub"` runs it on
@@ -95,23 +97,18 @@ print(f"bos={tokenizer.bos_token!r} ({tokenizer.bos_token_id}), eos={tokenizer.e
 #
 # As in the source material, the five training words of chapter 02 are grouped into
 # conversations: (water, dog), (mother, hello) and (tree). Each exchange is written by
-# `llmtut.world.chat_turn`: an end-of-sequence `</s>` before the human turn, a `<s>` after
+# `llmtut.formats.chat_turn`: an end-of-sequence `</s>` before the human turn, a `<s>` after
 # `### Assistant:`. Concatenated, the `</s>` that opens the next human turn is also the one that
 # closes the previous answer; a final `</s>` closes the last answer. "good" stays held out.
 
 # %%
-TRAIN_WORDS = {"dog": "perro", "water": "agua", "mother": "madre", "hello": "hola", "tree": "árbol"}
-HOLDOUT = ("good", "bueno")
+WORD_PAIRS = profiles.word_pairs()  # the words' translations, for the questions beyond the five
 CONVERSATIONS = [("water", "dog"), ("mother", "hello"), ("tree",)]
-
-
-def question(en: str) -> str:
-    return f'How do you say "{en}" in Spanish?'
 
 
 def conversation_text(words) -> str:
     bos, eos = tokenizer.bos_token, tokenizer.eos_token
-    return "".join(world.chat_turn(question(en), world.WORD_PAIRS[en], bos, eos) for en in words) + eos
+    return "".join(chat_turn(question(en), WORD_PAIRS[en], bos, eos) for en in words) + eos
 
 
 def tokenize(text):
@@ -164,7 +161,7 @@ _ = set_chat_template(tokenizer)
 def to_messages(words):
     msgs = []
     for en in words:
-        msgs += [{"role": "user", "content": question(en)}, {"role": "assistant", "content": world.WORD_PAIRS[en]}]
+        msgs += [{"role": "user", "content": question(en)}, {"role": "assistant", "content": WORD_PAIRS[en]}]
     return msgs
 
 
@@ -245,16 +242,15 @@ train_prompts, train_answers = [], []
 for words in CONVERSATIONS:
     for k, en in enumerate(words):
         train_prompts.append(prompt_for(words[:k], en))
-        train_answers.append(world.WORD_PAIRS[en])
+        train_answers.append(WORD_PAIRS[en])
 print(len(train_prompts), "training prompts; the second one:")
 print(train_prompts[1])
 
 
 # %%
 def fresh_lora_model():
-    torch.manual_seed(SEED)
-    model, _ = profiles.load_causal_lm("masking_base", PROFILE, DEVICE)
-    return with_lora(model, LORA_R, ["query_key_value"])
+    return translation_task.fresh_lora_model(lambda: profiles.load_causal_lm("masking_base", PROFILE, DEVICE)[0],
+                                             SEED, LORA_R)
 
 
 common_args = small_run_args(MAX_EPOCHS, BATCH_SIZE, lr, SEED, DEVICE)
@@ -262,9 +258,8 @@ results = {}
 
 
 def run(name, trainer_cls, args, dataset, **trainer_kwargs):
-    model = fresh_lora_model()
-    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, **trainer_kwargs)
-    learned = train_until_learned(trainer, StopWhenLearned(tokenizer, train_prompts, train_answers))
+    model, learned = learn_fresh(fresh_lora_model, trainer_cls, args, dataset, tokenizer, train_prompts, train_answers,
+                                 **trainer_kwargs)
     train_correct = sum(g == a for g, a in zip(generate_answers(model, tokenizer, train_prompts), train_answers,
                                                strict=True))
     results[name] = dict(model=model, epochs_to_learn=learned.epochs_to_learn, train_correct=train_correct,
@@ -325,7 +320,7 @@ for name, r in results.items():
 # %%
 single_words = list(TRAIN_WORDS) + [HOLDOUT[0]]
 single_prompts = [prompt_for([], en) for en in single_words]
-single = pd.DataFrame({"word": single_words, "expected": [world.WORD_PAIRS[en] for en in single_words]})
+single = pd.DataFrame({"word": single_words, "expected": [WORD_PAIRS[en] for en in single_words]})
 for name, r in results.items():
     single[name] = generate_answers(r["model"], tokenizer, single_prompts)
 single
@@ -340,11 +335,11 @@ single
 # %%
 rng = random.Random(SEED)
 second_words = [(list(TRAIN_WORDS) + [HOLDOUT[0]])[i % 6] for i in range(N_SECOND_TURN)]
-first_words = [rng.choice(sorted(set(world.WORD_PAIRS) - {en})) for en in second_words]
+first_words = [rng.choice(sorted(set(WORD_PAIRS) - {en})) for en in second_words]
 second_prompts = [prompt_for([a], b) for a, b in zip(first_words, second_words, strict=True)]
-second = pd.DataFrame({"first exchange": [f"{a} -> {world.WORD_PAIRS[a]}" for a in first_words],
+second = pd.DataFrame({"first exchange": [f"{a} -> {WORD_PAIRS[a]}" for a in first_words],
                        "second question": second_words,
-                       "expected": [world.WORD_PAIRS[b] for b in second_words]})
+                       "expected": [WORD_PAIRS[b] for b in second_words]})
 for name, r in results.items():
     second[name] = generate_answers(r["model"], tokenizer, second_prompts)
 second

@@ -58,11 +58,13 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, pipeline
 from trl import GRPOConfig, GRPOTrainer
 
-from llmtut import dialogues, ppo, profiles
-from llmtut.detox import load_dialogue_dataset, nothate_logits, nothate_reward, summarize
+from llmtut import ppo, profiles
+from llmtut.detox import nothate_logits, nothate_reward, summarize
 from llmtut.evaluation import load_toxicity, module_path, paired_difference
+from llmtut.formats import summary_prompt
 from llmtut.ppo import PPOConfig, Seq2SeqPPOTrainer
 from llmtut.report import record
+from llmtut.trainer_defaults import quiet_trainer_args
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs it on the source's models (google/flan-t5-base,
@@ -102,7 +104,7 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} n_eval={N_EVAL} ppo: {PPO_
 # insult (the shares are printed below), so a model trained on them learns to repeat insults too.
 
 # %%
-data = load_dialogue_dataset(PROFILE)
+data = profiles.load_dialogue_dataset(PROFILE)
 print(data)
 test = data["test"].shuffle(seed=SEED).select(range(min(N_EVAL, len(data["test"]))))
 if PROFILE == "tiny":
@@ -144,7 +146,7 @@ print(f"{type(base_model).__name__}: {total:,} parameters, {trainable:,} trainab
 classifier_path = profiles.resolve("toxicity_classifier", PROFILE)
 classifier = pipeline("text-classification", model=classifier_path, device=DEVICE)
 print(classifier.model.config.id2label)
-heldout = dialogues.toxicity_sentences(600, seed=SEED + 1000)  # not the classifier's training seed
+heldout = profiles.toxicity_sentences(600, seed=SEED + 1000)  # not the classifier's training seed
 predicted = classifier([t for t, _ in heldout], batch_size=64, truncation=True)
 accuracy = np.mean([(p["label"] == "hate") == bool(y) for p, (_, y) in zip(predicted, heldout, strict=True)])
 accuracy = record("classifier.accuracy", round(float(accuracy), 4))
@@ -243,7 +245,7 @@ config = PPOConfig(learning_rate=ppo_lr, batch_size=PPO_BATCH, mini_batch_size=8
                    init_kl_coef=0.2, target=6.0, seed=SEED)
 ppo_trainer = Seq2SeqPPOTrainer(config, policy, tokenizer)
 generation_kwargs = dict(do_sample=True, top_k=0, top_p=1.0, min_length=5, max_new_tokens=64)
-train_prompts = [dialogues.summary_prompt(d) for d in data["train"]["dialogue"]]
+train_prompts = [summary_prompt(d) for d in data["train"]["dialogue"]]
 rng = np.random.default_rng(SEED)
 torch.manual_seed(SEED)
 history = []
@@ -375,8 +377,8 @@ grpo_prompts = Dataset.from_dict({"prompt": train_prompts}).shuffle(seed=SEED).s
 grpo_args = GRPOConfig(
     output_dir="out/grpo", per_device_train_batch_size=GRPO_PROMPTS * GRPO_GENERATIONS,
     num_generations=GRPO_GENERATIONS, max_completion_length=64, max_steps=GRPO_STEPS, learning_rate=grpo_lr,
-    beta=0.04, temperature=1.0, logging_steps=1, save_strategy="no", report_to=[], seed=SEED,
-    bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(), use_cpu=DEVICE == "cpu",
+    beta=0.04, temperature=1.0, logging_steps=1, bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
+    **quiet_trainer_args(SEED, DEVICE),
 )
 grpo_trainer = GRPOTrainer(
     model=causal_model, reward_funcs=nothate_reward(classifier), args=grpo_args, train_dataset=grpo_prompts,

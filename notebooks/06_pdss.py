@@ -63,9 +63,10 @@ import torch
 from IPython.display import display
 from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArguments
 
-from llmtut import profiles, science, tiny_pdss
+from llmtut import profiles
 from llmtut.completions import CompletionsClient
 from llmtut.evaluation import module_path
+from llmtut.formats import ANSWER_CUE, answer_text, format_question, parse_answer
 from llmtut.generation import choice_log_likelihoods, generate_answers
 from llmtut.inferdpt import WORD, InferDPTKit, changed_fraction
 from llmtut.pdss import (
@@ -80,6 +81,7 @@ from llmtut.pdss import (
 from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen
 from llmtut.report import record
 from llmtut.serve import read_request_log, served
+from llmtut.trainer_defaults import quiet_trainer_args
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs it on ARC-Easy with Qwen2.5-0.5B as the small
@@ -127,8 +129,8 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} train={N_TRAIN} te
 # about facts it had never seen asked.)
 
 # %%
+records = profiles.load_science_questions(PROFILE, seed=SEED)
 if PROFILE == "tiny":
-    records = tiny_pdss.questions()
     texts = sorted({r["question"] for r in records})
     random.Random(SEED).shuffle(texts)
     held_out = set(texts[: len(texts) // 4])
@@ -138,14 +140,10 @@ if PROFILE == "tiny":
     test_pool = [r for r in records if r["question"] in held_out and r["fact"] in train_facts]
     test = rng.sample(test_pool, min(N_TEST, len(test_pool)))
 else:
-    from datasets import load_dataset
-
-    arc = load_dataset("allenai/ai2_arc", "ARC-Easy", split="train[:50%]").shuffle(seed=SEED)
-    records = [dict(r) for r in arc]
     train, test = records[N_TEST : N_TEST + N_TRAIN], records[:N_TEST]
 assert not {r["question"] for r in test} & {r["question"] for r in train}, "a test question is in training"
 print(f"{len(records)} questions; {len(train)} train, {len(test)} test\n")
-print(science.format_question(train[0]))
+print(format_question(train[0]))
 
 # %% [markdown]
 # ## The remote LLM
@@ -180,7 +178,7 @@ def teacher_prompt(question_text: str) -> str:
     """What we send the teacher for a formatted question: the tiny teacher was trained on this layout;
     a Hub model gets an instruction and one worked example first."""
     prefix = "" if PROFILE == "tiny" else ONE_SHOT
-    return prefix + question_text + tiny_pdss.ANSWER_CUE
+    return prefix + question_text + ANSWER_CUE
 
 
 teacher_name = TEACHER or profiles.resolve("pdss_teacher", PROFILE)
@@ -209,8 +207,8 @@ print("teacher:", teacher_name, "at", base_url)
 # %%
 def is_right(rationales: list[str], recs: list[dict]) -> list[bool]:
     """Whether each rationale ends with the record's answer ("So the answer is X."), ignoring case."""
-    answers = [tiny_pdss.parse_answer(t) for t in rationales]
-    return [a is not None and a.casefold() == science.answer_text(r).casefold() for a, r in zip(answers, recs,
+    answers = [parse_answer(t) for t in rationales]
+    return [a is not None and a.casefold() == answer_text(r).casefold() for a, r in zip(answers, recs,
                                                                                                  strict=True)]
 
 
@@ -219,13 +217,13 @@ def accuracy(rationales: list[str], recs: list[dict]) -> float:
 
 
 t0 = time.perf_counter()
-clean_train = client.complete([teacher_prompt(science.format_question(r)) for r in train], desc="clean, train")
-clean_test = client.complete([teacher_prompt(science.format_question(r)) for r in test], desc="clean, test")
+clean_train = client.complete([teacher_prompt(format_question(r)) for r in train], desc="clean, train")
+clean_test = client.complete([teacher_prompt(format_question(r)) for r in test], desc="clean, test")
 print(f"{len(train) + len(test)} requests in {time.perf_counter() - t0:.1f} s; {client.n_requested} sent, "
       f"{client.n_cached} from the cache in the last call")
 acc_clean = record("teacher.accuracy.clean", accuracy(clean_train[:N_SWEEP], train[:N_SWEEP]))
 print(f"test questions: {accuracy(clean_test, test):.2f}\n")
-print(teacher_prompt(science.format_question(train[0])), clean_train[0])
+print(teacher_prompt(format_question(train[0])), clean_train[0])
 
 # %% [markdown]
 # ## InferDPT: perturbing a question under a privacy budget
@@ -269,11 +267,11 @@ for eps in (1.0, 6.0):
 
 # %%
 sweep_recs = train[:N_SWEEP]
-private_texts = [science.format_question(r) for r in sweep_recs]
+private_texts = [format_question(r) for r in sweep_recs]
 sweep = {}
 for eps in (None, *EPSILONS):
     recs = [perturb_record(kit, r, eps, (SEED, i)) for i, r in enumerate(sweep_recs)]
-    sent = [science.format_question(r) for r in recs]
+    sent = [format_question(r) for r in recs]
     answers = client.complete([teacher_prompt(t) for t in sent], desc=f"epsilon={eps}")
     sweep["none" if eps is None else eps] = {
         "words changed": sum(map(changed_fraction, private_texts, sent)) / len(sent),
@@ -322,9 +320,9 @@ plt.show()
 
 # %%
 p_train = [perturb_record(kit, r, EPSILON, (SEED, i)) for i, r in enumerate(train)]
-p_rationales = client.complete([teacher_prompt(science.format_question(r)) for r in p_train],
+p_rationales = client.complete([teacher_prompt(format_question(r)) for r in p_train],
                                desc="perturbed, train")
-rows = [build_fields(science.format_question(r), science.format_question(p), pr, cr)
+rows = [build_fields(format_question(r), format_question(p), pr, cr)
         for r, p, pr, cr in zip(train, p_train, p_rationales, clean_train, strict=True)]
 limits = fit_limits(rows, tokenizer)
 pdss_data = PDSSDataset(rows, tokenizer, **limits)
@@ -351,9 +349,8 @@ print(rows[0]["decoder_in"] + rows[0]["decoder_out"])
 def training_args(name: str, epochs: int) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=16, learning_rate=lr,
-        lr_scheduler_type="cosine", warmup_steps=10, logging_steps=19, save_strategy="no", report_to=[], seed=SEED,
-        data_seed=SEED, remove_unused_columns=False, use_cpu=DEVICE == "cpu", disable_tqdm=True,
-        bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
+        lr_scheduler_type="cosine", warmup_steps=10, logging_steps=19, data_seed=SEED, remove_unused_columns=False,
+        bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(), **quiet_trainer_args(SEED, DEVICE),
     )
 
 
@@ -380,7 +377,7 @@ display(pdss_log[["epoch", "loss", "encoder_loss", "decoder_loss"]].round(3))
 
 # %%
 def pdss_flow(recs: list[dict], seed: int) -> dict:
-    questions = [science.format_question(r) for r in recs]
+    questions = [format_question(r) for r in recs]
     encoder_prompts = [build_fields(q, "", "", "")["encoder_in"] for q in questions]
     perturbed = generate_answers(slm, tokenizer, encoder_prompts, limits["max_target_len"]["encoder"],
                                  do_sample=True, seed=seed, batch_size=64)
@@ -463,7 +460,7 @@ pd.DataFrame({"ROUGE-L vs clean rationale": [rouge_perturbed, rouge_recovered],
 # %%
 t0 = time.perf_counter()
 train_flow = pdss_flow(train, SEED + 1)
-distill_rows = [build_distill_fields(science.format_question(r), science.answer_text(r), rationale)
+distill_rows = [build_distill_fields(format_question(r), answer_text(r), rationale)
                 for r, rationale in zip(train, train_flow["recovered"], strict=True)]
 print(f"recovered {len(train)} training rationales in {time.perf_counter() - t0:.0f} s; "
       f"{accuracy(train_flow['recovered'], train):.0%} of them end with the right answer\n")
@@ -479,13 +476,13 @@ def distill(alpha: float, name: str) -> dict:
                              processing_class=tok, alpha=alpha)
     trainer.remove_callback(PrinterCallback)
     trainer.train()
-    prompts = [build_distill_fields(science.format_question(r), "", "")["predict_in"] for r in test]
+    prompts = [build_distill_fields(format_question(r), "", "")["predict_in"] for r in test]
     written = generate_answers(model, tok, prompts, max_new_tokens=16, batch_size=64)
     picked = []
     for prompt, r in zip(prompts, test, strict=True):
         scores = choice_log_likelihoods(model, tok, prompt, r["choices"]["text"])
         picked.append(r["choices"]["text"][scores.index(max(scores))])
-    answers = [science.answer_text(r) for r in test]
+    answers = [answer_text(r) for r in test]
     return {"written": written,
             "accuracy (written answer)": sum(map(str.__eq__, written, answers)) / len(test),
             "accuracy (most likely choice)": sum(map(str.__eq__, picked, answers)) / len(test)}
@@ -498,7 +495,7 @@ dss, label_only = results.values()
 record("distill.accuracy", dss["accuracy (written answer)"])
 record("label_only.accuracy", label_only["accuracy (written answer)"])
 display(pd.DataFrame({k: {c: v for c, v in r.items() if c != "written"} for k, r in results.items()}).T)
-display(pd.DataFrame({"question": [r["question"] for r in test], "right answer": [science.answer_text(r) for r in test],
+display(pd.DataFrame({"question": [r["question"] for r in test], "right answer": [answer_text(r) for r in test],
                       "step-by-step writes": dss["written"], "label only writes": label_only["written"]}).head(8))
 
 # %% [markdown]

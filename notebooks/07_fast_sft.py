@@ -59,9 +59,11 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, DataCollatorWithFlattening, PrinterCallback, Trainer, TrainingArguments
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from llmtut import attention, batching, instructions, profiles
+from llmtut import attention, batching, profiles
 from llmtut.batching import CountingCollator, CudaPeakMemory, StepTimer, pack_into_rows, pad_fraction
+from llmtut.formats import format_phi3
 from llmtut.report import record
+from llmtut.trainer_defaults import quiet_trainer_args
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs on `gpt2-medium` (chapter 01's model) and the
@@ -110,16 +112,16 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} batch={BATCH_SIZE} epochs=
 # %%
 model_name = profiles.resolve("instruction_base", PROFILE)
 base_model, tokenizer = profiles.load_causal_lm("instruction_base", PROFILE, pad_with_eos=True)
-records = instructions.load_instruction_data(out_dir / "instruction-data.json", PROFILE, seed=SEED)
+records = profiles.load_instruction_data(out_dir / "instruction-data.json", PROFILE, seed=SEED)
 max_len = min(tokenizer.model_max_length, 1024)
-ids = [tokenizer(instructions.format_phi3(r, with_response=True) + tokenizer.eos_token)["input_ids"][:max_len]
+ids = [tokenizer(format_phi3(r, with_response=True) + tokenizer.eos_token)["input_ids"][:max_len]
        for r in records]
 held_out = [{"input_ids": x} for x in ids[-HELD_OUT:]]
 steps_per_epoch = (len(ids) - HELD_OUT) // BATCH_SIZE
 steps = EPOCHS * steps_per_epoch
 train_ids = Dataset.from_dict({"input_ids": ids[:-HELD_OUT]}).shuffle(seed=SEED).select(range(steps_per_epoch * BATCH_SIZE))
 lengths = np.array([len(x) for x in train_ids["input_ids"]])
-print(instructions.format_phi3(records[0], with_response=True) + tokenizer.eos_token)
+print(format_phi3(records[0], with_response=True) + tokenizer.eos_token)
 print(f"\n{len(train_ids)} training examples, {steps} steps of {BATCH_SIZE} ({EPOCHS} epochs), {HELD_OUT} held out; "
       f"tokens per example: min {lengths.min()}, median {int(np.median(lengths))}, max {lengths.max()}")
 
@@ -271,9 +273,10 @@ def train(layout: str, rows: Dataset, n_steps: int, batch_size: int) -> dict:
     args = TrainingArguments(
         output_dir=str(out_dir / layout), max_steps=n_steps, learning_rate=lr, lr_scheduler_type="cosine",
         warmup_steps=WARMUP_STEPS, per_device_train_batch_size=batch_size,
-        logging_steps=1, save_strategy="no", report_to=[], seed=SEED, data_seed=SEED, use_cpu=DEVICE == "cpu",
+        logging_steps=1, data_seed=SEED, bf16=bf16,
         remove_unused_columns=False,  # packed rows keep `seq_lengths`, where each example starts
-        bf16=bf16, disable_tqdm=True,  # no per-step display: drawing it would cost time inside the timed steps
+        # quiet: no per-step display either, since drawing it would cost time inside the timed steps
+        **quiet_trainer_args(SEED, DEVICE),
     )
     counter, timer = CountingCollator(COLLATORS[layout]), StepTimer()
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=counter, callbacks=[timer])

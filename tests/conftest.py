@@ -18,9 +18,9 @@ def tmp_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def causal_base():
     """The real tiny causal base (built by `make world`, or here on first use)."""
-    from llmtut import tiny
+    from llmtut.world import bases
 
-    return tiny.load_causal_base()
+    return bases.load_base("causal-base")
 
 
 def pytest_collection_modifyitems(config, items):

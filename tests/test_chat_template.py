@@ -2,9 +2,10 @@ import copy
 
 import pytest
 
-from llmtut import world
 from llmtut.chat_template import CHAT_TEMPLATE, assistant_mask, has_generation_markers, set_chat_template
+from llmtut.formats import ASSISTANT, chat_turn
 from llmtut.masking import IGNORE_INDEX, mask_all_but_responses
+from llmtut.world.words import WORD_PAIRS
 
 CONVERSATIONS = [("water", "dog"), ("mother", "hello"), ("tree",), ("good", "sun", "dog")]
 
@@ -17,12 +18,12 @@ def messages(words):
     out = []
     for en in words:
         out += [{"role": "user", "content": question(en)},
-                {"role": "assistant", "content": world.WORD_PAIRS[en]}]
+                {"role": "assistant", "content": WORD_PAIRS[en]}]
     return out
 
 
 def manual_text(tok, words):
-    return "".join(world.chat_turn(question(en), world.WORD_PAIRS[en], tok.bos_token, tok.eos_token)
+    return "".join(chat_turn(question(en), WORD_PAIRS[en], tok.bos_token, tok.eos_token)
                    for en in words) + tok.eos_token
 
 
@@ -44,13 +45,13 @@ def test_assistant_mask_equals_the_manual_mask(tok, words):
     assert out["input_ids"] == ids
     assert out["assistant_masks"] == [int(label != IGNORE_INDEX) for label in labels]
     kept = tok.decode([i for i, m in zip(ids, out["assistant_masks"], strict=True) if m])
-    assert kept == "".join(f" {world.WORD_PAIRS[en]}{tok.eos_token}" for en in words)
+    assert kept == "".join(f" {WORD_PAIRS[en]}{tok.eos_token}" for en in words)
 
 
 def test_generation_prompt_ends_with_the_answer_marker(tok):
     prompt = tok.apply_chat_template(messages(["water"])[:1], tokenize=False, add_generation_prompt=True)
-    assert prompt == world.chat_turn(question("water"), "", tok.bos_token, tok.eos_token)[:-1]
-    assert prompt.endswith(f"{world.ASSISTANT}{tok.bos_token}")
+    assert prompt == chat_turn(question("water"), "", tok.bos_token, tok.eos_token)[:-1]
+    assert prompt.endswith(f"{ASSISTANT}{tok.bos_token}")
 
 
 def test_template_without_markers_is_an_error_naming_the_row(tok):

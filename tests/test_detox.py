@@ -7,16 +7,17 @@ import sys
 import pytest
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, pipeline
 
-from llmtut import detox, profiles, tiny, tiny_detox
-from llmtut.dialogues import INSULTS
+from llmtut import detox, profiles
 from llmtut.evaluation import module_path
+from llmtut.world import detox_models
+from llmtut.world.dialogues import INSULTS
 
 N = 60  # test dialogues per check: enough for the properties, fast on CPU
 
 
 @pytest.fixture(scope="module")
 def data():
-    return detox.load_dialogue_dataset("tiny")
+    return profiles.load_dialogue_dataset("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def classifier():
 
 
 def test_the_tiny_dataset_has_disjoint_splits_of_the_recipes_size(data):
-    r = tiny_detox.DETOX_RECIPE["data"]
+    r = detox_models.DETOX_RECIPE["data"]
     assert (len(data["train"]), len(data["test"])) == (r["n_train"], r["n_test"]) and r["n_train"] >= 3000
     assert {"dialogue", "summary", "rude", "toxic_summary"} <= set(data["train"].column_names)
     assert not set(data["train"]["dialogue"]) & set(data["test"]["dialogue"])
@@ -35,7 +36,7 @@ def test_the_hub_profile_without_network_fails_and_names_tiny():
     code = (
         "from llmtut import detox, profiles\n"
         "try:\n"
-        "    detox.load_dialogue_dataset('hub')\n"
+        "    profiles.load_dialogue_dataset('hub')\n"
         "except profiles.HubUnavailableError as e:\n"
         "    print(e)\n"
     )
@@ -70,7 +71,7 @@ def test_the_causal_summarizer_continues_after_the_prompt(data):
 
 def test_the_classifier_rewards_clean_summaries_above_insulting_ones(classifier):
     assert classifier.model.config.id2label == {0: "nothate", 1: "hate"}
-    assert tiny.world_card(profiles.resolve("toxicity_classifier", "tiny"))["heldout_accuracy"] >= 0.95
+    assert profiles.world_card("toxicity_classifier", "tiny")["heldout_accuracy"] >= 0.95
     clean, toxic = detox.nothate_logits(classifier, [
         "#Person1# buys a red hat from #Person2# for ten dollars.",
         "#Person2# calls #Person1# a stupid idiot. #Person1# buys a red hat from #Person2# for ten dollars.",
@@ -101,13 +102,13 @@ def test_a_detox_build_is_deterministic(tmp_path, monkeypatch):
 
     from safetensors.torch import load_file
 
-    recipe = copy.deepcopy(tiny_detox.DETOX_RECIPE)
+    recipe = copy.deepcopy(detox_models.DETOX_RECIPE)
     recipe["data"] |= {"n_train": 200, "n_test": 20}
     recipe["classifier"] |= {"n_train": 200, "n_test": 50, "epochs": 1}
     weights = []
     for run in ("a", "b"):
         monkeypatch.setenv("LLMTUT_CACHE", str(tmp_path / run))
-        path = tiny_detox.toxicity_classifier(recipe, progress=False)
+        path = detox_models.toxicity_classifier(recipe, progress=False)
         weights.append(load_file(path / "model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])

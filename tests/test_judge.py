@@ -240,12 +240,12 @@ def served_tiny_model(tmp_path_factory):
     """(base_url, model) of `transformers serve` started here on the tiny causal base, offline on CPU."""
     from transformers import AutoTokenizer
 
-    from llmtut import tiny
     from llmtut.chat_template import set_chat_template
+    from llmtut.world import bases
 
     # serve applies the tokenizer's chat template; the base model has none, so give a copy the book's.
     model_dir = tmp_path_factory.mktemp("served") / "tiny-causal-base"
-    shutil.copytree(tiny.causal_base(progress=False), model_dir)
+    shutil.copytree(bases.causal_base(progress=False), model_dir)
     tokenizer = set_chat_template(AutoTokenizer.from_pretrained(model_dir))
     tokenizer.save_pretrained(model_dir)
 

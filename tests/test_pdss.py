@@ -7,6 +7,7 @@ from jinja2.exceptions import UndefinedError
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, TrainingArguments
 
+from llmtut.formats import answer_text, format_question
 from llmtut.pdss import (
     DECODER_IN,
     DISTILL_TASKS,
@@ -22,7 +23,6 @@ from llmtut.pdss import (
     fit_limits,
     render,
 )
-from llmtut.science import answer_text, format_question
 
 EOS = "<|endoftext|>"
 RECORDS = [

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from llmtut.formats import format_question
 from llmtut.inferdpt import InferDPTKit
 from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen
-from llmtut.science import format_question
 
 RECORD = {"id": "q1", "question": "Which planet has rings around it?",
           "choices": {"text": ["saturn", "mercury", "venus", "mars"], "label": ["A", "B", "C", "D"]},

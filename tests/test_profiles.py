@@ -5,6 +5,10 @@ import sys
 import pytest
 
 from llmtut import profiles
+from llmtut.instructions import load_records, write_records
+from llmtut.world import tasks
+
+WITH_INPUT = {"instruction": "Correct the spelling of the word.", "input": "baer", "output": "bear"}
 
 
 def test_default_profile_comes_from_the_environment(monkeypatch):
@@ -59,3 +63,25 @@ def test_gpt2_has_no_pad_token_until_asked_to_pad_with_eos():
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
     assert type(model).__name__ == "GPT2LMHeadModel"
     assert profiles.resolve("instruction_base", "hub") == "openai-community/gpt2-medium"
+
+
+def test_tiny_profile_writes_then_loads_back(tmp_path):
+    data = profiles.load_instruction_data(tmp_path / "instruction-data.json", "tiny", n=100, seed=3)
+    assert data == tasks.tiny_instruction_records(100, seed=3)
+    assert load_records(tmp_path / "instruction-data.json") == data
+
+
+def test_download_failure_names_the_url_and_tiny(tmp_path):
+    url = "http://127.0.0.1:9/x.json"  # nothing listens on the discard port: no real network
+    path = tmp_path / "instruction-data.json"
+    with pytest.raises(profiles.HubUnavailableError, match=r"127\.0\.0\.1:9/x\.json.*PROFILE = 'tiny'"):
+        profiles.download_instruction_data(path, url=url, timeout=5)
+    assert not path.exists() and not list(tmp_path.iterdir())  # no partial file left to trust
+
+
+def test_download_uses_an_existing_file_without_network(tmp_path):
+    path = write_records([WITH_INPUT], tmp_path / "instruction-data.json")
+    assert profiles.download_instruction_data(path, url="http://127.0.0.1:9/x.json") == [WITH_INPUT]
+
+
+# --- prompt styles -----------------------------------------------------------------------------

@@ -2,17 +2,17 @@
 
 import pytest
 
-from llmtut import tiny
 from llmtut.completions import CompletionsClient
 from llmtut.serve import ServeError, read_request_log, served
+from llmtut.world import bases
 
 
 @pytest.mark.serve
 def test_served_model_answers_completions_and_every_request_is_logged(tmp_path):
     log = tmp_path / "requests.jsonl"
     prompts = ['In Spanish, "dog" is', 'In Spanish, "water" is']
-    with served(tiny.causal_base(progress=False), request_log=log) as base_url:
-        client = CompletionsClient(model=str(tiny.causal_base(progress=False)), base_url=base_url, max_tokens=4,
+    with served(bases.causal_base(progress=False), request_log=log) as base_url:
+        client = CompletionsClient(model=str(bases.causal_base(progress=False)), base_url=base_url, max_tokens=4,
                                    max_workers=2, progress=False)
         answers = client.complete(prompts)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)

@@ -37,12 +37,12 @@ def test_train_until_learned_stops_early_and_reports(causal_base, tmp_path):
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer
 
-    from llmtut import tiny
     from llmtut.training import plot_learning, small_run_args, train_until_learned, with_lora
+    from llmtut.world import bases
 
     _, tokenizer = causal_base
     torch.manual_seed(0)
-    model, _ = tiny.load_causal_base()
+    model, _ = bases.load_base("causal-base")
     model = with_lora(model, 4, ["query_key_value"])
     assert 0 < model.get_nb_trainable_parameters()[0] < 0.1 * model.get_nb_trainable_parameters()[1]
     prompt = 'In Spanish, "good" is'

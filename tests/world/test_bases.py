@@ -2,7 +2,8 @@ import torch
 from conftest import SMALL_RECIPE
 from transformers import AutoModelForCausalLM, AutoTokenizer, BloomForCausalLM, GPT2LMHeadModel
 
-from llmtut import tiny, world
+from llmtut.world import bases, words
+from llmtut.world.cache import world_card
 
 
 def state(path):
@@ -13,7 +14,7 @@ def test_same_recipe_gives_identical_weights_and_tokenizer(tmp_path, monkeypatch
     paths = []
     for run in ("a", "b"):
         monkeypatch.setenv("LLMTUT_CACHE", str(tmp_path / run))
-        paths.append(tiny.causal_base(SMALL_RECIPE, progress=False))
+        paths.append(bases.causal_base(SMALL_RECIPE, progress=False))
     a, b = state(paths[0]), state(paths[1])
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -23,8 +24,8 @@ def test_same_recipe_gives_identical_weights_and_tokenizer(tmp_path, monkeypatch
 
 def test_another_seed_gives_other_weights(tmp_cache):
     other = {**SMALL_RECIPE, "pretrain": {**SMALL_RECIPE["pretrain"], "seed": 1}}
-    a = state(tiny.causal_base(SMALL_RECIPE, progress=False))
-    b = state(tiny.causal_base(other, progress=False))
+    a = state(bases.causal_base(SMALL_RECIPE, progress=False))
+    b = state(bases.causal_base(other, progress=False))
     assert not torch.equal(a["transformer.h.0.self_attention.query_key_value.weight"],
                            b["transformer.h.0.self_attention.query_key_value.weight"])
 
@@ -32,13 +33,13 @@ def test_another_seed_gives_other_weights(tmp_cache):
 def test_the_causal_base_is_a_bloom_that_knows_its_translations(causal_base):
     model, tokenizer = causal_base
     assert isinstance(model, BloomForCausalLM)
-    card = tiny.world_card(tiny.causal_base())
+    card = world_card(bases.causal_base())
     assert card["translation_accuracy"] >= 0.95
     assert card["loss_last"] < card["loss_first"] / 4
     # good -> bueno, in a prose form and in a dialogue; the chat format itself it never saw
-    assert tiny.translation_accuracy(model, tokenizer, {"good": "bueno"}) == 1.0
+    assert bases.translation_accuracy(model, tokenizer, {"good": "bueno"}) == 1.0
     form = 'Tom: What is the Spanish word for "{en}"?\n\nMaria:'
-    assert tiny.translation_accuracy(model, tokenizer, world.WORD_PAIRS, form) >= 0.9
+    assert bases.translation_accuracy(model, tokenizer, words.WORD_PAIRS, form) >= 0.9
 
 
 SMALL_GPT2_RECIPE = {
@@ -53,7 +54,7 @@ def test_the_gpt2_base_is_deterministic_and_has_gpt2s_single_special_token(tmp_p
     paths = []
     for run in ("a", "b"):
         monkeypatch.setenv("LLMTUT_CACHE", str(tmp_path / run))
-        paths.append(tiny.gpt2_base(SMALL_GPT2_RECIPE, progress=False))
+        paths.append(bases.gpt2_base(SMALL_GPT2_RECIPE, progress=False))
     a, b = state(paths[0]), state(paths[1])
     assert all(torch.equal(a[k], b[k]) for k in a)
     tokenizer = AutoTokenizer.from_pretrained(paths[0])
@@ -64,9 +65,9 @@ def test_the_gpt2_base_is_deterministic_and_has_gpt2s_single_special_token(tmp_p
 
 
 def test_the_gpt2_base_is_a_gpt2_pretrained_on_prose():
-    model, tokenizer = tiny.load_gpt2_base()
+    model, tokenizer = bases.load_base("gpt2-base")
     assert isinstance(model, GPT2LMHeadModel) and model.config.n_positions >= 256
-    card = tiny.world_card(tiny.gpt2_base())
+    card = world_card(bases.gpt2_base())
     assert card["loss_last"] < card["loss_first"] / 4
     # the instruction template's words are whole tokens (short examples), even though the model never saw it
     assert tokenizer.tokenize("\n\n### Response:\n") == ["Ċ", "Ċ", "###", "ĠResponse", ":", "Ċ"]

@@ -3,7 +3,8 @@ from collections import Counter
 
 import pytest
 
-from llmtut import science
+from llmtut.formats import answer_text, format_question
+from llmtut.world import science
 
 QUESTIONS = science.make_questions(1200, seed=0)
 RECORDS = science.to_arc_records(QUESTIONS)
@@ -81,14 +82,14 @@ def test_answer_positions_are_roughly_uniform():
 def test_four_distinct_choices_and_the_answer_is_not_in_the_question():
     for q, rec in zip(QUESTIONS, RECORDS, strict=True):
         assert len(q.choices["text"]) == 4 and len(set(q.choices["text"])) == 4
-        answer = science.answer_text(rec)
+        answer = answer_text(rec)
         assert not re.search(rf"\b{re.escape(answer)}\b", q.question, re.IGNORECASE), q.question
 
 
 def test_rationales_state_the_fact_and_conclude_with_the_answer():
     sentences = {f.sentence for f in science.FACTS}
     for q, rec in zip(QUESTIONS, RECORDS, strict=True):
-        answer = science.answer_text(rec)
+        answer = answer_text(rec)
         assert q.fact in sentences
         assert q.rationale == f"{q.fact} So the answer is {answer}."
         assert answer.lower() in q.fact.lower()
@@ -124,15 +125,15 @@ def test_format_question_and_answer_text():
         "choices": {"text": ["ruler", "thermometer", "balance", "stopwatch"], "label": ["A", "B", "C", "D"]},
         "answerKey": "B",
     }
-    assert science.format_question(record) == (
+    assert format_question(record) == (
         "Question: Which tool is used to measure temperature?\nChoices:\n"
         "A. ruler\nB. thermometer\nC. balance\nD. stopwatch\n"
     )
-    assert science.answer_text(record) == "thermometer"
+    assert answer_text(record) == "thermometer"
     hub_style = {"question": "Q?", "choices": {"text": ["x", "y", "z"], "label": ["1", "2", "3"]},
                  "answerKey": "3"}
-    assert science.format_question(hub_style) == "Question: Q?\nChoices:\n1. x\n2. y\n3. z\n"
-    assert science.answer_text(hub_style) == "z"
+    assert format_question(hub_style) == "Question: Q?\nChoices:\n1. x\n2. y\n3. z\n"
+    assert answer_text(hub_style) == "z"
 
 
 def test_every_fact_appears_in_the_prose():

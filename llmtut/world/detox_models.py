@@ -1,6 +1,6 @@
 """The tiny world's models for the detox chapter (05), built offline and deterministically.
 
-Three stand-ins for the hub models of the source material, all trained on `llmtut.dialogues`:
+Three stand-ins for the hub models of the source material, all trained on `llmtut.world.dialogues`:
 a `T5ForConditionalGeneration` summarizer (google/flan-t5-base), a `RobertaForSequenceClassification`
 toxicity classifier with labels nothate/hate (facebook/roberta-hate-speech-dynabench-r4-target),
 and a `Qwen2ForCausalLM` summarizer for trl's GRPO, which takes causal models only (a Qwen instruct
@@ -26,8 +26,9 @@ from transformers import (
     Trainer,
 )
 
-from llmtut import bpe, cache, dialogues
-from llmtut.tiny_trainer import completion_row, save_with_card, train_small_qwen2, trainer_args
+from llmtut.formats import summary_prompt
+from llmtut.world import bpe, cache, dialogues
+from llmtut.world.trainer import completion_row, save_with_card, train_small_qwen2, trainer_args
 
 DETOX_RECIPE: dict = {
     # The dialogues: the first n_train train the summarizers, the last n_test are held out.
@@ -55,7 +56,7 @@ def dialogue_splits(recipe: dict | None = None) -> dict[str, list[dialogues.Dial
 
 def _tokenizers(recipe: dict) -> dict[str, PreTrainedTokenizerFast]:
     train = dialogue_splits(recipe)["train"]
-    texts = [f"{dialogues.summary_prompt(d.dialogue)} {d.summary}" for d in train]
+    texts = [f"{summary_prompt(d.dialogue)} {d.summary}" for d in train]
     return bpe.train_dialogue_tokenizers(texts, recipe["tokenizer"]["vocab_size"])
 
 
@@ -73,7 +74,7 @@ def build_summarizer(out: Path, recipe: dict, progress: bool = True) -> None:
     )
     model = T5ForConditionalGeneration(config)
     train = dialogue_splits(recipe)["train"]
-    rows = [{"input_ids": tokenizer(dialogues.summary_prompt(d.dialogue))["input_ids"],
+    rows = [{"input_ids": tokenizer(summary_prompt(d.dialogue))["input_ids"],
              "labels": tokenizer(d.summary)["input_ids"]} for d in train]
     trainer = Trainer(model=model, args=trainer_args(out, r, progress), train_dataset=Dataset.from_list(rows),
                       data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
@@ -116,40 +117,24 @@ def build_causal_summarizer(out: Path, recipe: dict, progress: bool = True) -> N
     r = recipe["causal_summarizer"]
     tokenizer = _tokenizers(recipe)["causal"]
     train = dialogue_splits(recipe)["train"]
-    rows = [completion_row(tokenizer, dialogues.summary_prompt(d.dialogue), " " + d.summary) for d in train]
+    rows = [completion_row(tokenizer, summary_prompt(d.dialogue), " " + d.summary) for d in train]
     trainer = train_small_qwen2(out, tokenizer, rows, r, progress)
     save_with_card(out, trainer, tokenizer, {"n_train_dialogues": len(train)}, t0)
-
-
-# What the dialogues and the tokenizer are made of: a change here rebuilds all three models. (Not the whole
-# `dialogues` module: the classifier's sentences can change without retraining the summarizers.)
-_CODE = (
-    dialogues.make_dialogue, dialogues.make_dialogues, dialogues.summary_prompt, dialogues._fill, dialogues._insult,
-    repr(dialogues.SLOTS), repr(dialogues.SCENES), repr(dialogues.INSULTS), repr(dialogues.RUDE_LINES),
-    repr(dialogues.TOXIC_SUMMARY_SENTENCES), dialogues.SUMMARY_PROMPT, bpe.train_dialogue_tokenizers,
-    *bpe.DIALOGUE_SPECIAL_TOKENS, dialogue_splits, _tokenizers, trainer_args, save_with_card,
-    completion_row, train_small_qwen2,
-)
 
 
 def summarizer(recipe: dict | None = None, progress: bool = True) -> Path:
     """Folder of the tiny T5 summarizer and its tokenizer (built on first use, then cached)."""
     recipe = DETOX_RECIPE if recipe is None else recipe
-    return cache.cached_build("t5-summarizer", {k: recipe[k] for k in ("data", "tokenizer", "summarizer")},
-                              lambda out: build_summarizer(out, recipe, progress), code=(*_CODE, build_summarizer))
+    return cache.cached_part("t5-summarizer", recipe, "summarizer", build_summarizer, progress, __name__)
 
 
 def toxicity_classifier(recipe: dict | None = None, progress: bool = True) -> Path:
     """Folder of the tiny RoBERTa toxicity classifier and its tokenizer (built on first use, then cached)."""
     recipe = DETOX_RECIPE if recipe is None else recipe
-    return cache.cached_build("roberta-toxicity", {k: recipe[k] for k in ("data", "tokenizer", "classifier")},
-                              lambda out: build_classifier(out, recipe, progress),
-                              code=(*_CODE, dialogues.toxicity_sentences, build_classifier))
+    return cache.cached_part("roberta-toxicity", recipe, "classifier", build_classifier, progress, __name__)
 
 
 def causal_summarizer(recipe: dict | None = None, progress: bool = True) -> Path:
     """Folder of the tiny Qwen2 summarizer and its tokenizer (built on first use, then cached)."""
     recipe = DETOX_RECIPE if recipe is None else recipe
-    return cache.cached_build(
-        "qwen2-summarizer", {k: recipe[k] for k in ("data", "tokenizer", "causal_summarizer")},
-        lambda out: build_causal_summarizer(out, recipe, progress), code=(*_CODE, build_causal_summarizer))
+    return cache.cached_part("qwen2-summarizer", recipe, "causal_summarizer", build_causal_summarizer, progress, __name__)

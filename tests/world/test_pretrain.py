@@ -1,8 +1,8 @@
 import torch
 from transformers import BloomConfig, BloomForCausalLM
 
-from llmtut.bpe import train_bloom_like_tokenizer
-from llmtut.pretrain import pack_documents, pretrain_causal_lm
+from llmtut.world.bpe import train_bloom_like_tokenizer
+from llmtut.world.pretrain import pack_documents, pretrain_causal_lm
 
 
 def test_documents_are_packed_between_bos_and_eos():

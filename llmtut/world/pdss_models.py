@@ -1,14 +1,13 @@
 """The tiny world's models for the distillation chapter (06), built offline and deterministically.
 
 Two stand-ins for the source material's models, both `Qwen2ForCausalLM` with one byte-level BPE
-vocabulary trained on `llmtut.science`: a *teacher* (the remote LLM, served with `transformers
+vocabulary trained on `llmtut.world.science`: a *teacher* (the remote LLM, served with `transformers
 serve`) that has read the science prose and learned to answer every question with a rationale, and
 a *student* base (the small LM of PDSS, a Qwen 0.5B model on the Hub) that has read the prose only.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from transformers import (
     Trainer,
 )
 
-from llmtut import bpe, cache, science
-from llmtut.tiny_trainer import completion_row, save_with_card, train_small_qwen2, trainer_args
+from llmtut.formats import answer_text, parse_answer, teacher_prompt
+from llmtut.world import bpe, cache, science
+from llmtut.world.trainer import completion_row, save_with_card, train_small_qwen2
 
 PDSS_RECIPE: dict = {
     "data": {"n_questions": 1200, "prose_docs": 400, "seed": 0},
@@ -29,24 +29,11 @@ PDSS_RECIPE: dict = {
     "student": {"hidden_size": 128, "num_layers": 4, "num_heads": 4, "epochs": 30, "batch_size": 32, "lr": 3e-3,
                 "seed": 0},
 }
-ANSWER_CUE = "Answer:"
-ANSWER_PATTERN = re.compile(r"So the answer is (.+?)\.(?:\s|$)")
 # A chat template for `transformers serve`'s chat endpoint; the chapter uses the completions endpoint.
 CHAT_TEMPLATE = (
     "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
     "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
 )
-
-
-def teacher_prompt(record: dict) -> str:
-    """The prompt the teacher completes: the question and its choices, then the answer cue."""
-    return science.format_question(record) + ANSWER_CUE
-
-
-def parse_answer(completion: str) -> str | None:
-    """The answer a rationale ends with ("... So the answer is lever."), or None if it has none."""
-    found = ANSWER_PATTERN.search(completion)
-    return found.group(1).strip() if found else None
 
 
 def questions(recipe: dict | None = None) -> list[dict]:
@@ -91,7 +78,7 @@ def answer_accuracy(model, tokenizer, records: list[dict], max_new_tokens: int =
         enc = tokenizer([teacher_prompt(q) for q in batch], return_tensors="pt", padding=True).to(model.device)
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
         texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        right += sum(parse_answer(t) == science.answer_text(q) for t, q in zip(texts, batch, strict=True))
+        right += sum(parse_answer(t) == answer_text(q) for t, q in zip(texts, batch, strict=True))
     return right / len(records)
 
 
@@ -108,20 +95,13 @@ def build_student(out: Path, recipe: dict, progress: bool = True) -> None:
     save_with_card(out, trainer, tokenizer, card, t0)
 
 
-_CODE = (science, bpe.train_dialogue_tokenizers, *bpe.DIALOGUE_SPECIAL_TOKENS, CHAT_TEMPLATE, teacher_prompt, questions,
-         _tokenizer, _train, completion_row, train_small_qwen2, trainer_args, save_with_card)
-
-
 def teacher(recipe: dict | None = None, progress: bool = True) -> Path:
     """Folder of the tiny teacher (a Qwen2 with a chat template) and its tokenizer (built once, then cached)."""
     recipe = PDSS_RECIPE if recipe is None else recipe
-    return cache.cached_build("qwen2-teacher", {k: recipe[k] for k in ("data", "tokenizer", "teacher")},
-                              lambda out: build_teacher(out, recipe, progress),
-                              code=(*_CODE, answer_accuracy, parse_answer, build_teacher))
+    return cache.cached_part("qwen2-teacher", recipe, "teacher", build_teacher, progress, __name__)
 
 
 def student(recipe: dict | None = None, progress: bool = True) -> Path:
     """Folder of the tiny student base (a Qwen2 that has read the science prose) and its tokenizer."""
     recipe = PDSS_RECIPE if recipe is None else recipe
-    return cache.cached_build("qwen2-student", {k: recipe[k] for k in ("data", "tokenizer", "student")},
-                              lambda out: build_student(out, recipe, progress), code=(*_CODE, build_student))
+    return cache.cached_part("qwen2-student", recipe, "student", build_student, progress, __name__)

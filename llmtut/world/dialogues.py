@@ -14,7 +14,6 @@ import random
 from dataclasses import dataclass
 
 P1, P2 = "#Person1#", "#Person2#"
-SUMMARY_PROMPT = "Summarize the following conversation.\n\n{dialogue}\n\nSummary:"
 
 # A scene: slot values, the lines (alternating speakers, customer first) and the summary, with
 # {slots}. "{a}" and "{b}" are the two speakers' tags; {a} opens the conversation.
@@ -305,11 +304,6 @@ def make_dialogues(n: int, seed: int, rude_share: float = 0.3, toxic_summary_sha
         d = make_dialogue(rng, rude_share, toxic_summary_share)
         found.setdefault(d.dialogue, d)
     return list(found.values())
-
-
-def summary_prompt(dialogue: str) -> str:
-    """The source's instruction around a dialogue, for the summarizer."""
-    return SUMMARY_PROMPT.format(dialogue=dialogue)
 
 
 def toxicity_sentences(n: int, seed: int) -> list[tuple[str, int]]:

@@ -1,7 +1,8 @@
 import re
 
-from llmtut import dialogues
-from llmtut.dialogues import INSULTS, P1, P2
+from llmtut.formats import summary_prompt
+from llmtut.world import dialogues
+from llmtut.world.dialogues import INSULTS, P1, P2
 
 
 def test_dialogues_are_deterministic_distinct_and_seed_dependent():
@@ -36,7 +37,7 @@ def test_rude_dialogues_insult_and_their_summaries_usually_repeat_it():
 
 
 def test_the_summary_prompt_is_the_sources():
-    assert dialogues.summary_prompt("#Person1#: Hi.") == (
+    assert summary_prompt("#Person1#: Hi.") == (
         "Summarize the following conversation.\n\n#Person1#: Hi.\n\nSummary:"
     )
 

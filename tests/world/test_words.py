@@ -1,4 +1,5 @@
-from llmtut import world
+from llmtut.formats import ASSISTANT, HUMAN, chat_turn
+from llmtut.world import words as world
 
 
 def test_knowledge_base_has_150_unambiguous_pairs():
@@ -34,14 +35,14 @@ def test_chat_text_pairs_questions_with_correct_answers():
     chats = world.chat_text(50, seed=0)
     assert chats == world.chat_text(50, seed=0)
     for chat in chats:
-        turns = chat.split(world.HUMAN)[1:]
+        turns = chat.split(HUMAN)[1:]
         assert 1 <= len(turns) <= 3
         for turn in turns:
-            question, answer = turn.split(world.ASSISTANT)
+            question, answer = turn.split(ASSISTANT)
             en = question.split('"')[1]
             assert answer.strip() == world.WORD_PAIRS[en]
 
 
 def test_chat_turn_places_eos_before_and_bos_after():
-    turn = world.chat_turn('How do you say "dog" in Spanish?', "perro", bos="<s>", eos="</s>")
+    turn = chat_turn('How do you say "dog" in Spanish?', "perro", bos="<s>", eos="</s>")
     assert turn == '</s>\n\n### Human: How do you say "dog" in Spanish?\n\n### Assistant:<s> perro'

@@ -1,12 +1,14 @@
 """The tiny world: a hand-written knowledge base and generators that turn it into corpora.
 
 Everything here is plain Python and deterministic for a seed, so the tiny models built
-from it (see `llmtut.tiny`) are reproducible offline.
+from it (see `llmtut.world.bases`) are reproducible offline.
 """
 
 from __future__ import annotations
 
 import random
+
+from llmtut.formats import chat_turn
 
 # English -> Spanish. Hand-written; every Spanish word is unique so a translation is unambiguous.
 WORD_PAIRS: dict[str, str] = {
@@ -124,21 +126,14 @@ def bilingual_prose(n_docs: int, seed: int) -> list[str]:
     return docs
 
 
-# Chat turns in the source material's format. Used to train the tokenizer (so that '?\n\n'
+# Chat turns (`llmtut.formats.chat_turn`) of translation questions. Used to train the tokenizer (so that '?\n\n'
 # merges as it does in bloom's) and by the chat chapters; never by the base model's pretraining.
-HUMAN = "\n\n### Human:"
-ASSISTANT = "\n\n### Assistant:"
 QUESTION_FORMS: tuple[str, ...] = (
     'How do you say "{en}" in Spanish?',
     'What is "{en}" in Spanish?',
     'What is the Spanish word for "{en}"?',
     'Can you translate "{en}" into Spanish?',
 )
-
-
-def chat_turn(question: str, answer: str, bos: str = "", eos: str = "") -> str:
-    """One human/assistant exchange in the source material's format."""
-    return f"{eos}{HUMAN} {question}{ASSISTANT}{bos} {answer}"
 
 
 def chat_text(n_chats: int, seed: int, max_turns: int = 3) -> list[str]:

@@ -14,23 +14,36 @@ BLOOM_SPLIT = r" ?[^(\s|[.,!?…。，、।۔،])]+"
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]  # bloom's, with bloom's ids 0..3
 
 
+def _train_byte_level_bpe(
+    texts: Iterable[str],
+    vocab_size: int,
+    pre_tokenizer: pre_tokenizers.PreTokenizer,
+    special_tokens: list[str] | None = None,
+    unk_token: str | None = None,
+) -> Tokenizer:
+    """A byte-level BPE (every byte in its alphabet) trained on `texts` after `pre_tokenizer`."""
+    tok = Tokenizer(models.BPE(unk_token=unk_token))
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens or [],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
 def train_bloom_like_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts` with bloom's pre-tokenizer and special tokens."""
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
+    pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(BLOOM_SPLIT), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
+    tok = _train_byte_level_bpe(texts, vocab_size, pre_tokenizer, SPECIAL_TOKENS, unk_token="<unk>")
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="<unk>",
@@ -53,15 +66,8 @@ def train_gpt2_like_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrain
     token `<|endoftext|>` last in the vocabulary (so `len(tokenizer) == vocab_size`) and used as
     bos, eos and unk, and no pad token: code that pads must say with what (usually eos).
     """
-    tok = Tokenizer(models.BPE())  # byte-level covers every input: no unk token in the model
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - 1,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
+    # byte-level covers every input: no unk token in the model
+    tok = _train_byte_level_bpe(texts, vocab_size - 1, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
     tok.add_special_tokens([GPT2_ENDOFTEXT])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -81,16 +87,8 @@ DIALOGUE_SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>", "<s>", "<mask>"]
 def train_dialogue_tokenizers(texts: Iterable[str], vocab_size: int) -> dict[str, PreTrainedTokenizerFast]:
     """A byte-level BPE trained on `texts`, wrapped three ways: `t5` (appends `</s>`, pad id 0 as T5's),
     `roberta` (`<s> ... </s>`, `<mask>`, as roberta's) and `causal` (no added tokens, pads on the left)."""
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=DIALOGUE_SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
+    tok = _train_byte_level_bpe(texts, vocab_size, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+                                DIALOGUE_SPECIAL_TOKENS, unk_token="<unk>")
     common = dict(unk_token="<unk>", pad_token="<pad>", eos_token="</s>", clean_up_tokenization_spaces=False)
 
     def wrapped(post_processor, **kwargs) -> PreTrainedTokenizerFast:

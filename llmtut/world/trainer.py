@@ -18,7 +18,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from llmtut.masking import IGNORE_INDEX
+from llmtut.formats import IGNORE_INDEX
+from llmtut.trainer_defaults import quiet_trainer_args
 
 
 def trainer_args(out: Path, r: dict, progress: bool) -> TrainingArguments:
@@ -26,8 +27,7 @@ def trainer_args(out: Path, r: dict, progress: bool) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(out / "trainer"), num_train_epochs=r["epochs"], per_device_train_batch_size=r["batch_size"],
         learning_rate=r["lr"], lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.01, logging_steps=50,
-        save_strategy="no", report_to=[], seed=r["seed"], data_seed=r["seed"], use_cpu=True,
-        disable_tqdm=not progress,
+        **quiet_trainer_args(r["seed"], "cpu") | dict(data_seed=r["seed"], disable_tqdm=not progress),
     )
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from llmtut import bpe, world
+from llmtut.formats import ASSISTANT
+from llmtut.world import bpe, words
 
 EXAMPLE = '</s>\n\n### Human: How do you say "dog" in Spanish?\n\n### Assistant:<s> perro</s>'
 
@@ -11,7 +12,7 @@ def contains(seq: list[int], sub: list[int]) -> bool:
 
 @pytest.fixture(scope="module")
 def small_tokenizer():
-    return bpe.train_bloom_like_tokenizer(world.bilingual_prose(300, 0) + world.chat_text(300, 1), 800)
+    return bpe.train_bloom_like_tokenizer(words.bilingual_prose(300, 0) + words.chat_text(300, 1), 800)
 
 
 @pytest.fixture(params=["small", "tiny-world"])
@@ -25,7 +26,7 @@ def test_question_mark_and_blank_line_merge_in_context(tokenizer):
 
 
 def test_response_template_alone_does_not_occur_in_context(tokenizer):
-    template = tokenizer(world.ASSISTANT, add_special_tokens=False)["input_ids"]
+    template = tokenizer(ASSISTANT, add_special_tokens=False)["input_ids"]
     in_context = tokenizer(EXAMPLE, add_special_tokens=False)["input_ids"]
     assert tokenizer.convert_ids_to_tokens(template)[0] == "ĊĊ"  # starts with '\n\n', not '?\n\n'
     assert not contains(in_context, template)

@@ -13,7 +13,7 @@ ones a privacy budget protects. Everything is deterministic for a seed.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -508,20 +508,6 @@ def to_arc_records(questions: Sequence[ScienceQuestion]) -> list[dict[str, Any]]
         }
         for q in questions
     ]
-
-
-def format_question(record: Mapping[str, Any]) -> str:
-    """An ARC record as "Question: ...\\nChoices:\\nA. ...\\n...", with the record's own labels."""
-    choices = record["choices"]
-    lines = [f"Question: {record['question']}", "Choices:"]
-    lines += [f"{label}. {text}" for label, text in zip(choices["label"], choices["text"], strict=True)]
-    return "\n".join(lines) + "\n"
-
-
-def answer_text(record: Mapping[str, Any]) -> str:
-    """The text of the choice that the answer key names."""
-    choices = record["choices"]
-    return choices["text"][list(choices["label"]).index(record["answerKey"])]
 
 
 def science_prose(n_docs: int, seed: int, families: Sequence[str] | None = None) -> list[str]:
