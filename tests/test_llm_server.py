@@ -8,7 +8,6 @@ import pytest
 from llmtut.llm_server import Cancelled, LLMServer, LLMServerError, LLMServerUnreachableError, retryable
 
 
-
 def status_error(code: int) -> openai.APIStatusError:
     """An HTTP error as the openai client raises it (built without a response: openai's HTTP library
     differs between versions, and only the status and message matter here)."""

@@ -28,17 +28,20 @@ def test_roles_resolve_to_a_hub_id_or_a_local_build():
         profiles.resolve("no_such_role", "tiny")
 
 
-def test_hub_without_network_fails_and_names_tiny():
-    code = (
-        "from llmtut import profiles\n"
-        "try:\n"
-        "    profiles.load_causal_lm('masking_base', 'hub')\n"
-        "except profiles.HubUnavailableError as e:\n"
-        "    print(e)\n"
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+@pytest.mark.parametrize(
+    ("call", "names"),
+    [
+        ("profiles.load_causal_lm('masking_base', 'hub')", "bigscience/bloom-560m"),
+        ("profiles.load_dialogue_dataset('hub')", "knkarthick/dialogsum"),
+        ("profiles.load_science_questions('hub', seed=0)", "allenai/ai2_arc"),
+    ],
+)
+def test_hub_without_network_fails_with_one_message_that_names_tiny(call, names):
+    code = f"from llmtut import profiles\ntry:\n    {call}\nexcept profiles.HubUnavailableError as e:\n    print(e)\n"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert "bigscience/bloom-560m" in out.stdout and "PROFILE = 'tiny'" in out.stdout, out.stderr[-2000:]
+    assert names in out.stdout, out.stderr[-2000:]
+    assert "run this chapter offline with PROFILE = 'tiny' (papermill: -p PROFILE tiny" in out.stdout
 
 
 def test_a_tokenizer_without_pad_token_is_refused(tmp_path, monkeypatch):
