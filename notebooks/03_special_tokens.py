@@ -48,13 +48,13 @@ from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 from llmtut import profiles, special_tokens
+from llmtut.formats import ASSISTANT, HUMAN
 from llmtut.generation import generate_answers
 from llmtut.masking import IGNORE_INDEX
 from llmtut.report import record
 from llmtut.special_tokens import add_special_tokens_with_init, find_template, mask_before_template
 from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
 from llmtut.translation_task import LORA_TARGETS, TRAIN_WORDS, example_text, prompt_text
-from llmtut.formats import ASSISTANT, HUMAN
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs it on `bigscience/bloom-560m` (Colab);
