@@ -185,12 +185,17 @@ def word_pairs() -> dict[str, str]:
 
 
 DIALOGUE_DATASET = "knkarthick/dialogsum"
-MIN_CHARS, MAX_CHARS = 200, 1000  # the source's filter on the dialogue length
+MIN_CHARS, MAX_CHARS = 200, 1000  # the source keeps dialogues of 200 < len <= 1000 characters
 
 
 def load_dialogue_dataset(profile: str) -> DatasetDict:
     """Chapter 05's `train` and `test` splits with `dialogue` and `summary` columns (tiny: also `topic`,
-    `rude`, `toxic_summary`)."""
+    `rude`, `toxic_summary`).
+
+    `hub`: knkarthick/dialogsum with the source's length filter. Its test split holds each dialogue once
+    per reference summary (three rows of the same text), so the test rows are grouped into distinct
+    dialogues (`distinct_dialogues`): `summary` is the first reference and `references` all of them.
+    """
     if check_profile(profile) == "tiny":
         return DatasetDict({split: Dataset.from_list([vars(d) for d in rows])
                             for split, rows in detox_models.dialogue_splits().items()})
@@ -198,8 +203,23 @@ def load_dialogue_dataset(profile: str) -> DatasetDict:
         data = load_dataset(DIALOGUE_DATASET)
     except (OSError, ConnectionError) as err:
         raise hub_unavailable(f"{DIALOGUE_DATASET!r} from the Hugging Face Hub", err) from err
-    return DatasetDict({split: data[split].filter(lambda x: MIN_CHARS <= len(x["dialogue"]) <= MAX_CHARS)
-                        for split in ("train", "test")})
+
+    def keep(row: dict) -> bool:
+        return MIN_CHARS < len(row["dialogue"]) <= MAX_CHARS
+
+    return DatasetDict({"train": data["train"].filter(keep), "test": distinct_dialogues(data["test"].filter(keep))})
+
+
+def distinct_dialogues(rows: Dataset) -> Dataset:
+    """One row per distinct `dialogue` (first-seen order, the first row's other columns), with every
+    `summary` of that dialogue in a `references` list: rows of one dialogue are not independent samples."""
+    first: dict[str, int] = {}
+    references: dict[str, list[str]] = {}
+    for i, (dialogue, summary) in enumerate(zip(rows["dialogue"], rows["summary"], strict=True)):
+        first.setdefault(dialogue, i)
+        references.setdefault(dialogue, []).append(summary)
+    grouped = rows.select(list(first.values()))
+    return grouped.add_column("references", [references[d] for d in grouped["dialogue"]])
 
 
 def toxicity_sentences(n: int, seed: int) -> list[tuple[str, int]]:

@@ -1,8 +1,11 @@
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from datasets import Dataset
 
 from llmtut import profiles
 from llmtut.instructions import load_records, write_records
@@ -88,3 +91,62 @@ def test_download_uses_an_existing_file_without_network(tmp_path):
 
 
 # --- prompt styles -----------------------------------------------------------------------------
+
+
+# --- DialogSum in the Hub's layout: the real rows when ../shared/hub-samples is there, else generated ones ---
+
+HUB_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hub-samples"
+
+
+def _generated_dialogsum(folder: Path) -> None:
+    """DialogSum's layout: id, dialogue, summary, topic; test rows repeat each dialogue for 3 summaries."""
+
+    def dialogue(i: int, chars: int) -> str:
+        text = f"#Person1#: Dialogue {i}. " + "x" * chars
+        return text[:chars]
+
+    lengths = [150, 200, 201, 600, 1000, 1001]  # around the source's bounds: 200 < len <= 1000
+    train = [{"id": f"train_{i}", "dialogue": dialogue(i, n), "summary": f"s{i}", "topic": "t"}
+             for i, n in enumerate(lengths)]
+    test = [{"id": f"test_{i}_{k}", "dialogue": dialogue(i, n), "summary": f"s{i}.{k}", "topic": "t"}
+            for i, n in enumerate(lengths) for k in (1, 2, 3)]
+    for name, rows in (("train", train), ("validation", train[:2]), ("test", test)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture
+def dialogsum_here(tmp_path, monkeypatch):
+    """A folder named like the Hub id in the working directory, which `load_dataset` resolves first."""
+    folder = tmp_path / "knkarthick" / "dialogsum"
+    folder.mkdir(parents=True)
+    real = HUB_SAMPLES / "knkarthick--dialogsum"
+    if real.is_dir():
+        for f in real.glob("*.jsonl"):
+            (folder / f.name).symlink_to(f)
+    else:
+        _generated_dialogsum(folder)
+    monkeypatch.chdir(tmp_path)
+    return real.is_dir()
+
+
+def test_hub_dialogsum_keeps_the_sources_lengths_and_counts_each_test_dialogue_once(dialogsum_here):
+    data = profiles.load_dialogue_dataset("hub")
+    for split in ("train", "test"):
+        assert all(200 < len(d) <= 1000 for d in data[split]["dialogue"])
+    test = data["test"]
+    assert len(set(test["dialogue"])) == len(test)  # distinct dialogues, not one row per reference
+    assert all(len(refs) == 3 and refs[0] == s for refs, s in zip(test["references"], test["summary"], strict=True))
+    if dialogsum_here:  # the real rows: the figures in ../shared/hub-samples/README.md
+        assert len(data["train"]) == 10022
+        assert {i.rsplit("_", 1)[1] for i in test["id"]} == {"1"}
+    else:
+        assert len(data["train"]) == 3 and len(test) == 3  # 201, 600 and 1000 characters
+
+
+def test_distinct_dialogues_groups_the_references_in_order():
+    rows = Dataset.from_list([{"dialogue": d, "summary": s} for d, s in
+                              [("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1"), ("b", "b2")]])
+    grouped = profiles.distinct_dialogues(rows)
+    assert grouped["dialogue"] == ["a", "b", "c"]
+    assert grouped["references"] == [["a1", "a2"], ["b1", "b2"], ["c1"]]
+    assert grouped["summary"] == ["a1", "b1", "c1"]
