@@ -92,6 +92,16 @@ def _check_strings(**values: Any) -> None:
             raise TypeError(f"{name} must be a str, got {type(value).__name__}: {value!r}")
 
 
+def split_by_question(records: Sequence[Mapping[str, Any]], n_test: int, n_train: int) -> tuple[list, list]:
+    """(train, test): the first `n_test` records for testing, then the next `n_train` records whose question
+    text is not a test question's. ARC repeats some question texts (with other ids or choices): taken
+    blindly, a test question would also be trained on."""
+    test = list(records[:n_test])
+    held_out = {r["question"] for r in test}
+    train = [r for r in records[n_test:] if r["question"] not in held_out][:n_train]
+    return train, test
+
+
 def build_fields(question_text: str, perturbed_text: str, perturbed_rationale: str, clean_rationale: str) -> dict:
     """The four PDSS fields of one example: `encoder_in`, `encoder_out`, `decoder_in`, `decoder_out`.
 

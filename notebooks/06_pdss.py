@@ -77,6 +77,7 @@ from llmtut.pdss import (
     build_distill_fields,
     build_fields,
     fit_limits,
+    split_by_question,
 )
 from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen
 from llmtut.report import record
@@ -139,8 +140,8 @@ if PROFILE == "tiny":
     train_facts = {r["fact"] for r in train}
     test_pool = [r for r in records if r["question"] in held_out and r["fact"] in train_facts]
     test = rng.sample(test_pool, min(N_TEST, len(test_pool)))
-else:
-    train, test = records[N_TEST : N_TEST + N_TRAIN], records[:N_TEST]
+else:  # ARC repeats some question texts: a repeat of a test question is not trained on
+    train, test = split_by_question(records, N_TEST, N_TRAIN)
 assert not {r["question"] for r in test} & {r["question"] for r in train}, "a test question is in training"
 print(f"{len(records)} questions; {len(train)} train, {len(test)} test\n")
 print(format_question(train[0]))

@@ -1,8 +1,11 @@
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
 from jinja2.exceptions import UndefinedError
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, TrainingArguments
@@ -22,6 +25,7 @@ from llmtut.pdss import (
     build_fields,
     fit_limits,
     render,
+    split_by_question,
 )
 
 EOS = "<|endoftext|>"
@@ -273,3 +277,26 @@ def test_a_task_of_weight_zero_is_not_run_and_not_logged(tmp_path, tokenizer):
     assert len(calls) == 2  # one forward pass per step: the predict half only
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert all("explain_loss" not in h and h["loss"] == pytest.approx(h["predict_loss"], abs=1e-4) for h in logs)
+
+
+HUB_ARC = Path(__file__).resolve().parents[2] / "shared" / "hub-samples" / "allenai--ai2_arc" / "ARC-Easy" / "train.jsonl"
+
+
+def _arc_rows() -> list[dict]:
+    """ARC-Easy's first half (`train[:50%]`): the real rows when ../shared/hub-samples is there, else rows of
+    the same layout in which some question texts repeat, as ARC's do."""
+    if HUB_ARC.is_file():
+        rows = [json.loads(line) for line in HUB_ARC.read_text().splitlines()]
+        return rows[: (len(rows) + 1) // 2]  # datasets' train[:50%] rounds up: 1126 of 2251
+    choices = {"text": ["a", "b", "c", "d"], "label": ["A", "B", "C", "D"]}
+    return [{"id": f"q{i}", "question": f"Question {i % 700}?", "choices": choices, "answerKey": "A"}
+            for i in range(1126)]
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_the_hub_split_never_tests_a_trained_question(seed):
+    records = [r for r in Dataset.from_list(_arc_rows()).shuffle(seed=seed)]  # as profiles.load_science_questions
+    train, test = split_by_question(records, n_test=100, n_train=300)
+    assert len(test) == 100 and len(train) == 300
+    assert not {r["question"] for r in test} & {r["question"] for r in train}
+    assert test == records[:100]
