@@ -399,7 +399,11 @@ scores["finetuned_masked_instructions"] = score(masked_answers, "finetuned_maske
 # ## Results
 
 # %%
-table = pd.DataFrame({name: {"mean score (0-100)": round(r.mean, 1), "exact (score 100)": sum(s == 100 for s in r.scores),
+def rounded(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)  # None: no reply of the judge was a score
+
+
+table = pd.DataFrame({name: {"mean score (0-100)": rounded(r.mean, 1), "exact (score 100)": sum(s == 100 for s in r.scores),
                              "unparsed": r.n_unparsed, "scored": len(r.scores)} for name, r in scores.items()}).T
 table
 
@@ -418,7 +422,7 @@ display_table
 
 # %%
 for name, r in scores.items():
-    record(f"score.{name}", round(r.mean, 2))
+    record(f"score.{name}", rounded(r.mean, 2))
 
 # %% [markdown]
 # What the numbers say (the tables above print them for this run):
