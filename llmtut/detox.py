@@ -46,8 +46,9 @@ def summarize(
     max_new_tokens: int = 64,
     batch_size: int = 64,
 ) -> list[str]:
-    """Summaries of `dialogue_texts` with the source's prompt, greedy or sampled (top_k=0, top_p=1, as
-    the source's PPO rollouts), in batches; seq2seq and causal models alike."""
+    """Summaries of `dialogue_texts` with the source's prompt, greedy or sampled (top_k=0, top_p=1,
+    temperature 1, as the source's PPO rollouts), in batches; seq2seq and causal models alike. Generation
+    stops at the model's own end tokens (`model.generation_config.eos_token_id`)."""
     torch.manual_seed(seed)
     model.eval()
     encoder_decoder = model.config.is_encoder_decoder
@@ -58,9 +59,12 @@ def summarize(
         for start in range(0, len(dialogue_texts), batch_size):
             prompts = [summary_prompt(d) for d in dialogue_texts[start : start + batch_size]]
             enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-            sampling = dict(do_sample=True, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id, **sampling)
+            # Sampling as the source's rollouts: the full distribution, stated in full so that a model's own
+            # generation config (Qwen2.5-Instruct: temperature 0.7, top_k 20, repetition penalty) does not
+            # change it. The stop tokens stay the model's own (Qwen2.5-Instruct stops at <|im_end|> too).
+            sampling = (dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, repetition_penalty=1.0)
+                        if do_sample else dict(do_sample=False))
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
             new = out if encoder_decoder else out[:, enc["input_ids"].shape[1] :]
             summaries += [s.strip() for s in tokenizer.batch_decode(new, skip_special_tokens=True)]
     finally:
