@@ -340,8 +340,7 @@ plt.show()
 # Packing is about as fast: on the tokens it computes, a packed row is a padding-free row. On two
 # shared CPU cores the speed-up moves by about a tenth from one run of the chapter to the next (we
 # measured 1.17x to 1.39x over 18 runs at batch sizes of 160 and 192, typically about 1.3x): a busy
-# machine slows the padding-free runs most, with their many small attention calls, so the tests
-# judge the fastest of up to three runs of the chapter.
+# machine slows the padding-free runs most, with their many small attention calls.
 #
 # ## Where the speed-up comes from
 #
