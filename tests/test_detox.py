@@ -39,7 +39,10 @@ def test_the_t5_summarizer_summarizes_and_repeats_insults_of_rude_dialogues(data
     assert rouge["rougeL"] > 0.5
     rude = [s for s, r in zip(summaries, test["rude"], strict=True) if r]
     clean = [s for s, r in zip(summaries, test["rude"], strict=True) if not r]
-    assert sum(any(x in s for x in INSULTS) for s in rude) >= len(rude) / 3  # something for PPO to remove
+    # Something for PPO to remove. How much depends on the CPU the world was built on: the same recipe and
+    # seed gave 9+ of 27 here on the machines it was first built on (ppo.toxicity_before 0.11) and 4 of 27 on
+    # an AMD EPYC (0.059, with PPO still removing 97%): float rounding differs across CPUs over 752 steps.
+    assert sum(any(x in s for x in INSULTS) for s in rude) >= max(1, len(rude) / 10)
     assert not any(any(x in s for x in INSULTS) for s in clean)
 
 

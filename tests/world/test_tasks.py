@@ -15,8 +15,8 @@ def test_at_least_1000_distinct_valid_records(records):
     plain = ins.tiny_instruction_records()
     assert len(plain) == 1100 and instructions.validate_records(plain) is plain
     assert len({(r["instruction"], r["input"], r["output"]) for r in plain}) == len(plain)
-    assert all(set(r) == set(ins.FIELDS) for r in plain)
-    assert [{k: r[k] for k in ins.FIELDS} for r in records] == plain  # with_task only adds the name
+    assert all(set(r) == set(instructions.FIELDS) for r in plain)
+    assert [{k: r[k] for k in instructions.FIELDS} for r in records] == plain  # with_task only adds the name
 
 
 def test_same_seed_same_list_other_seed_other_list():
