@@ -19,11 +19,12 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export TOKENIZERS_PARALLELISM = false
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: help install world book test gpu-test lint sync constraints clean
+.PHONY: help install world book test hub-rehearsal gpu-test lint sync constraints clean
 
 help:
 	@echo "make book         build the offline book into _build/html (tiny profile)"
 	@echo "make test         lint + unit tests + every chapter through papermill (tiny profile)"
+	@echo "make hub-rehearsal every chapter's hub profile, offline, on the stand-in Hub (part of make test)"
 	@echo "make gpu-test     every chapter through papermill on a CUDA GPU, with a wall-time table (see README)"
 	@echo "make lint         ruff on llmtut, tests and notebooks/*.py"
 	@echo "make sync         re-pair notebooks/*.py -> notebooks/*.ipynb (jupytext)"
@@ -40,6 +41,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
+# The Colab twin: Colab's preinstalled versions (colab-image.txt) first, then llmtut on top, unpinned, as
+# the chapters' install cell does on Colab: pip keeps what satisfies llmtut and upgrades or adds the rest.
+# Same torch as .venv (a CPU build; Colab has 2.11+cu128) and this machine's Python (Colab has 3.13).
+COLAB_VENV ?= .venv-colab
+$(COLAB_VENV)/.installed: pyproject.toml colab-image.txt
+	test -x $(COLAB_VENV)/bin/python || $(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX) --retries 1 --timeout 20
+	$(COLAB_VENV)/bin/python -m pip install -r colab-image.txt
+	$(COLAB_VENV)/bin/python -m pip install -e ".[dev]"
+	$(COLAB_VENV)/bin/python -m pip freeze --exclude-editable > $(COLAB_VENV)/freeze.txt
+	touch $@
+
 world: install
 	$(PY) -m llmtut.world build
 
@@ -48,7 +61,14 @@ book: world
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: world lint
-	LLMTUT_PROFILE=tiny $(PY) -m pytest -v -ra --durations=15
+	LLMTUT_PROFILE=tiny $(PY) -m pytest -v -ra --durations=15 -m "not rehearsal"
+	$(MAKE) hub-rehearsal
+
+# Every chapter's hub profile against the stand-in Hub (llmtut.world.hub), offline, with small step
+# counts, in the Colab twin; report: _build/rehearsal/report.md. `make test` runs it too.
+hub-rehearsal: world $(COLAB_VENV)/.installed
+	$(COLAB_VENV)/bin/python -m pytest -v -ra -m rehearsal tests/test_hub_rehearsal.py
+	@echo "Report: $(CURDIR)/_build/rehearsal/report.md"
 
 # On a GPU machine, with a CUDA build of torch in its own venv:
 #   make gpu-test VENV=.venv-gpu TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu128

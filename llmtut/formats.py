@@ -101,7 +101,10 @@ def summary_prompt(dialogue: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 ANSWER_CUE = "Answer:"
-ANSWER_PATTERN = re.compile(r"So the answer is (.+?)\.(?:\s|$)")
+# "So the answer is X." ends a rationale; the source's style "the answer is 'X'" parses too. The answer
+# runs to the end of its line: ARC answers are often whole sentences, with periods of their own.
+ANSWER_PATTERN = re.compile(r"the answer is:?[ \t]*(.*)", re.IGNORECASE)
+QUOTES = {"'": "'", '"': '"', "\u2018": "\u2019", "\u201c": "\u201d"}
 
 
 def format_question(record: Mapping[str, Any]) -> str:
@@ -124,6 +127,30 @@ def teacher_prompt(record: Mapping[str, Any]) -> str:
 
 
 def parse_answer(completion: str) -> str | None:
-    """The answer a rationale ends with ("... So the answer is lever."), or None if it has none."""
-    found = ANSWER_PATTERN.search(completion)
-    return found.group(1).strip() if found else None
+    """The answer a rationale ends with, or None if it has none: the rest of the line after its last
+    "the answer is", without the sentence's final period and without quotes around it.
+
+    "... So the answer is lever." -> "lever"; "the answer is 'a plant's leaves'." -> "a plant's leaves";
+    "So the answer is It melts.." -> "It melts" (compare with `same_answer`, which ignores final periods).
+    """
+    found = list(ANSWER_PATTERN.finditer(completion))
+    if not found:
+        return None
+    answer = found[-1].group(1).strip()
+    while True:  # peel off final periods and quotes, in any order: 'x'. or "x." or x.
+        bare = answer.rstrip(".").strip()
+        if len(bare) >= 2 and QUOTES.get(bare[0]) == bare[-1]:
+            bare = bare[1:-1].strip()
+        if bare == answer:
+            return answer or None
+        answer = bare
+
+
+def same_answer(parsed: str | None, answer: str) -> bool:
+    """Whether a parsed answer is `answer` (a choice's text), ignoring case and final periods."""
+    return parsed is not None and parsed.casefold() == answer.rstrip(".").strip().casefold()
+
+
+def is_correct(completion: str, record: Mapping[str, Any]) -> bool:
+    """Whether a rationale ends with the answer that `record`'s answer key names."""
+    return same_answer(parse_answer(completion), answer_text(record))

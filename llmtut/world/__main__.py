@@ -1,4 +1,5 @@
-"""`python -m llmtut.world build`: build (or find in the cache) every artifact of the tiny world."""
+"""`python -m llmtut.world build`: build (or find in the cache) every artifact of the tiny world, then the
+stand-in Hub made from it (`llmtut.world.hub`, for `make hub-rehearsal`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from llmtut.world import bases, detox_models, pdss_models
+from llmtut.world import bases, detox_models, hub, pdss_models
 from llmtut.world.cache import world_card
 
 BUILDERS: dict[str, Callable[[], Path]] = {
@@ -29,6 +30,10 @@ def main() -> None:
         t0 = time.perf_counter()
         path = build()
         print(f"{name}: {path} ({time.perf_counter() - t0:.1f}s) {world_card(path)}")
+    t0 = time.perf_counter()
+    samples = hub.usable_samples(hub.default_samples())
+    path = hub.standin_hub(samples)
+    print(f"stand-in hub: {path} ({time.perf_counter() - t0:.1f}s), data: {samples or 'generated rows'}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from transformers import (
     Trainer,
 )
 
-from llmtut.formats import answer_text, parse_answer, teacher_prompt
+from llmtut.formats import is_correct, teacher_prompt
 from llmtut.world import bpe, cache, science
 from llmtut.world.trainer import completion_row, save_with_card, train_small_qwen2
 
@@ -78,7 +78,7 @@ def answer_accuracy(model, tokenizer, records: list[dict], max_new_tokens: int =
         enc = tokenizer([teacher_prompt(q) for q in batch], return_tensors="pt", padding=True).to(model.device)
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
         texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        right += sum(parse_answer(t) == answer_text(q) for t, q in zip(texts, batch, strict=True))
+        right += sum(is_correct(t, q) for t, q in zip(texts, batch, strict=True))
     return right / len(records)
 
 
