@@ -1,4 +1,5 @@
-"""Detoxifying a summarizer (chapter 05): the reward from a hate-speech classifier, and batched summaries.
+"""Detoxifying a summarizer (chapter 05): the reward from a hate-speech classifier, batched summaries with
+every decoding setting stated, and the reference summaries of each test dialogue.
 
 The dialogues and models come from `llmtut.profiles`: knkarthick/dialogsum and
 facebook/roberta-hate-speech-dynabench-r4-target in `hub`, the tiny world's stand-ins in `tiny`.
@@ -6,14 +7,49 @@ facebook/roberta-hate-speech-dynabench-r4-target in `hub`, the tiny world's stan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
+from datasets import Dataset
 from transformers import Pipeline, PreTrainedModel, PreTrainedTokenizerBase
 
 from llmtut.formats import summary_prompt
 
 NOTHATE = "nothate"
+
+# The source's rollout sampling: the model's full next-token distribution and no repetition penalty.
+# generate() fills every setting a call leaves unset from the model's own generation_config, and
+# Qwen2.5-0.5B-Instruct's says do_sample, temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.1: so
+# each one is stated. The names are GRPOConfig's too: GRPOConfig(**SAMPLING) samples the same way.
+SAMPLING: dict[str, Any] = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "repetition_penalty": 1.0}
+
+
+def generation_settings(do_sample: bool) -> dict[str, Any]:
+    """`generate()` keywords for greedy decoding or for the source's sampling (`SAMPLING`), one beam and no
+    repetition penalty either way: none of the decoding settings that the chapter's Hub models' generation
+    configs set is left for them to fill in. The stop tokens are left to the model (its own end tokens)."""
+    if do_sample:
+        return {"do_sample": True, "num_beams": 1, **SAMPLING}
+    return {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0}
+
+
+def reference_lists(rows: Dataset | Mapping[str, Sequence]) -> list[list[str]]:
+    """All reference summaries of each row's dialogue, for ROUGE against several references.
+
+    `rows` is a `datasets.Dataset` or a mapping of columns. Its `references` column when it has one (the
+    `hub` test split: DialogSum's three summaries per dialogue, grouped by `profiles.load_dialogue_dataset`),
+    else `[summary]` per row (the `tiny` world writes one summary per dialogue).
+    """
+    columns = list(rows.column_names if hasattr(rows, "column_names") else rows)
+    if "references" in columns:
+        references = [list(refs) for refs in rows["references"]]
+        if not all(references):
+            raise ValueError("a row has an empty `references` list: every dialogue needs at least one summary.")
+        return references
+    if "summary" in columns:
+        return [[summary] for summary in rows["summary"]]
+    raise ValueError(f"rows need a `references` or a `summary` column, got columns {columns}.")
 
 
 def nothate_logits(classifier: Pipeline, texts: Sequence[str], batch_size: int = 32) -> list[float]:
@@ -47,8 +83,9 @@ def summarize(
     batch_size: int = 64,
 ) -> list[str]:
     """Summaries of `dialogue_texts` with the source's prompt, greedy or sampled (top_k=0, top_p=1,
-    temperature 1, as the source's PPO rollouts), in batches; seq2seq and causal models alike. Generation
-    stops at the model's own end tokens (`model.generation_config.eos_token_id`)."""
+    temperature 1, as the source's PPO rollouts), in batches; seq2seq and causal models alike. Every
+    decoding setting is stated (`generation_settings`), so a model's generation config cannot change it;
+    generation stops at the model's own end tokens (`model.generation_config.eos_token_id`)."""
     torch.manual_seed(seed)
     model.eval()
     encoder_decoder = model.config.is_encoder_decoder
@@ -59,12 +96,11 @@ def summarize(
         for start in range(0, len(dialogue_texts), batch_size):
             prompts = [summary_prompt(d) for d in dialogue_texts[start : start + batch_size]]
             enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-            # Sampling as the source's rollouts: the full distribution, stated in full so that a model's own
-            # generation config (Qwen2.5-Instruct: temperature 0.7, top_k 20, repetition penalty) does not
-            # change it. The stop tokens stay the model's own (Qwen2.5-Instruct stops at <|im_end|> too).
-            sampling = (dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, repetition_penalty=1.0)
-                        if do_sample else dict(do_sample=False))
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+            # Greedy or the source's sampling, stated in full so that a model's own generation config (Qwen2.5-
+            # Instruct: temperature 0.7, top_k 20, top_p 0.8, repetition penalty 1.1, in greedy decoding too)
+            # does not change it. The stop tokens stay the model's own (Qwen2.5-Instruct stops at <|im_end|> too).
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                 **generation_settings(do_sample))
             new = out if encoder_decoder else out[:, enc["input_ids"].shape[1] :]
             summaries += [s.strip() for s in tokenizer.batch_decode(new, skip_special_tokens=True)]
     finally:

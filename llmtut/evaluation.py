@@ -8,13 +8,15 @@ interface (`llmtut/data/evaluate/<name>/<name>.py`), and `evaluate.load` takes a
     toxicity = evaluate.load(module_path("toxicity"), classifier, module_type="measurement")
 
 Chapter 05 scores summaries before and after detoxification on the same prompts, so the change is
-reported as a paired difference with a percentile-bootstrap confidence interval.
+reported as a paired difference with a percentile-bootstrap confidence interval. The unit of that
+bootstrap is what was sampled, a dialogue: rows that share a dialogue (DialogSum's test split holds
+each one three times, once per reference summary) are averaged into one unit before resampling.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,20 +84,43 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def group_means(values: Sequence[float] | np.ndarray, groups: Sequence[Hashable]) -> np.ndarray:
+    """The mean of `values` per group, one entry per distinct group in first-seen order.
+
+    group_means([1, 3, 5], ["a", "b", "a"]) -> [3.0, 3.0]. A group of one keeps its value exactly.
+    """
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or len(array) != len(groups):
+        raise ValueError(
+            f"need one group per value, got {len(groups)} groups for values of shape {array.shape}."
+        )
+    index: dict[Hashable, int] = {}
+    codes = np.array([index.setdefault(g, len(index)) for g in groups], dtype=np.int64)
+    return np.bincount(codes, weights=array, minlength=len(index)) / np.bincount(codes, minlength=len(index))
+
+
 def paired_difference(
-    before: Sequence[float] | np.ndarray, after: Sequence[float] | np.ndarray, seed: int = 0
+    before: Sequence[float] | np.ndarray,
+    after: Sequence[float] | np.ndarray,
+    seed: int = 0,
+    groups: Sequence[Hashable] | None = None,
 ) -> dict:
     """Summary of paired scores (the same items measured before and after), with a 95% bootstrap CI.
 
     mean_diff is before - after, so a drop (e.g. in toxicity) is positive; std_diff is the sample
-    standard deviation of the per-item differences, and ci95_low/ci95_high the `bootstrap_ci` of
-    their mean.
+    standard deviation of the per-unit differences, and ci95_low/ci95_high the `bootstrap_ci` of
+    their mean. A unit is an item, or with `groups` (one key per item, e.g. the dialogue text) a
+    group: its items are averaged first (`group_means`), so every mean weighs each group once and
+    the bootstrap resamples groups, not items that are not independent. n counts the units.
     """
-    before_arr, after_arr = _as_1d(before, "before"), _as_1d(after, "after")
-    if len(before_arr) != len(after_arr):
+    before_arr, after_arr = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    if before_arr.shape != after_arr.shape:
         raise ValueError(
             f"before and after must score the same items, got {len(before_arr)} and {len(after_arr)} values."
         )
+    if groups is not None:
+        before_arr, after_arr = group_means(before_arr, groups), group_means(after_arr, groups)
+    before_arr, after_arr = _as_1d(before_arr, "before"), _as_1d(after_arr, "after")
     diff = before_arr - after_arr
     low, high = bootstrap_ci(diff, seed=seed)
     return {

@@ -62,16 +62,28 @@ def load_records(path: str | Path) -> list[Record]:
 
 
 def split_records(
-    records: Sequence[Record], seed: int, fractions: tuple[float, float, float] = (0.85, 0.10, 0.05)
+    records: Sequence[Record],
+    *,
+    shuffle_seed: int | None,
+    fractions: tuple[float, float, float] = (0.85, 0.10, 0.05),
 ) -> tuple[list[Record], list[Record], list[Record]]:
-    """(train, test, validation), in the source's order: shuffle reproducibly by `seed`, then take
-    int(n * train) for training, int(n * test) for testing and the rest (about 5%) for validation."""
+    """(train, test, validation): the first int(n * train) records for training, the next int(n * test)
+    for testing and the rest (about 5%) for validation, as the source splits them.
+
+    `shuffle_seed=None` keeps the records' order, exactly as the source (rasbt/LLMs-from-scratch ch07):
+    its 1100 records split into `data[:935]`, `data[935:1045]` and `data[1045:]`, so a test set of
+    the same file is the source's test set. An integer shuffles a copy reproducibly by that seed
+    first (`random.Random(shuffle_seed).shuffle`); `records` itself is never reordered.
+    """
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
         raise ValueError(f"fractions must be three non-negative shares (train, test, val) summing to 1, got {fractions}.")
-    shuffled = list(records)
-    random.Random(seed).shuffle(shuffled)
-    n_train, n_test = int(len(shuffled) * fractions[0]), int(len(shuffled) * fractions[1])
-    return shuffled[:n_train], shuffled[n_train : n_train + n_test], shuffled[n_train + n_test :]
+    if shuffle_seed is not None and (isinstance(shuffle_seed, bool) or not isinstance(shuffle_seed, int)):
+        raise ValueError(f"shuffle_seed must be an int (shuffle) or None (keep the order), got {shuffle_seed!r}.")
+    ordered = list(records)
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(ordered)
+    n_train, n_test = int(len(ordered) * fractions[0]), int(len(ordered) * fractions[1])
+    return ordered[:n_train], ordered[n_train : n_train + n_test], ordered[n_train + n_test :]
 
 
 class InstructionItem(NamedTuple):
@@ -104,7 +116,11 @@ class InstructionDataset(Dataset):
 
     An item is a list of token ids, or with `mask_instructions` an `InstructionItem` that also holds
     the prompt length, so `collate(..., mask_instructions=True)` can ignore the prompt's targets.
-    The prompt length counts the prompt's tokens that are also the first tokens of the full text:
+    The prompt is `formatter(record)`: for Alpaca the preamble, the instruction and the input, but
+    not the `### Response:` header, which `with_response=True` adds in front of the output. So a
+    masked example still trains on the header, the output and the end-of-text token, exactly as the
+    source's exercise 7.2 (its `instruction_length` is that of `format_input(entry)`, which also
+    stops before the header). The prompt length counts the prompt's tokens that are also the first tokens of the full text:
     when BPE merges a token across the prompt/response boundary, that token is trained on rather
     than a response token masked.
     """

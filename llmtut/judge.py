@@ -137,8 +137,8 @@ class JudgeClient:
     (connection error, timeout, 429, 5xx) is retried (`llmtut.llm_server`), kept low so a wrong
     `base_url` fails fast.
 
-    Serve a judge locally with e.g. `transformers serve Qwen/Qwen2.5-7B-Instruct --port 8000` and
-    pass the model name it serves.
+    Serve a judge locally with e.g. `transformers serve Qwen/Qwen2.5-3B-Instruct --port 8000`, or from
+    Python with `llmtut.serve.served(...)` as chapter 01 does, and pass the model name it serves.
     """
 
     def __init__(

@@ -43,6 +43,8 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "llmtut @ git+https://github.com/llmtut/llmtut"], check=True)
 
 # %%
+import contextlib
+import gc
 import hashlib
 import inspect
 import json
@@ -59,11 +61,13 @@ from llmtut.generation import generate_answers
 from llmtut.formats import format_alpaca, format_phi3, to_messages
 from llmtut.instructions import InstructionDataset, collate
 from llmtut.report import record
+from llmtut.serve import served
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` fine-tunes `gpt2-medium` (355M parameters) on the
-# 1100-entry instruction file of the source and asks a judge LLM that you serve yourself
-# (`JUDGE_BASE_URL`, `JUDGE_MODEL`, see the scoring section). `PROFILE = "tiny"` runs offline on a
+# 1100-entry instruction file of the source and scores its answers with a judge LLM, `JUDGE_MODEL`,
+# that the chapter serves itself once the answers exist, or that you serve elsewhere and name in
+# `JUDGE_BASE_URL` (see the scoring section). `PROFILE = "tiny"` runs offline on a
 # small GPT-2 that `llmtut` pretrains on the tiny world's prose, and on instructions that the tiny
 # world generates. papermill overrides these values (`-p PROFILE tiny`).
 
@@ -72,13 +76,15 @@ PROFILE = profiles.default_profile()  # "hub" or "tiny"
 SEED = 123
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 NUM_EPOCHS = None  # None: the profile's default below
+N_TRAIN = None  # train on the first this many training records (None: all of them)
+N_SCORED = None  # answer and score the first this many test records (None: all of them)
 BATCH_SIZE = 8
 LEARNING_RATE = None  # None: the profile's default below
 EVAL_FREQ = None  # measure the losses every this many steps (None: the profile's default)
 EVAL_ITER = 5  # ... over this many batches
 MAX_NEW_TOKENS = None  # None: the profile's default below
-JUDGE_BASE_URL = "http://localhost:8000/v1"  # hub profile: an OpenAI-compatible server
-JUDGE_MODEL = "Qwen/Qwen2.5-7B-Instruct"  # hub profile: the model that server serves
+JUDGE_BASE_URL = None  # hub profile: an OpenAI-compatible base URL; None: serve JUDGE_MODEL here
+JUDGE_MODEL = "Qwen/Qwen2.5-3B-Instruct"  # hub profile: the judge (the model that server serves)
 OUT_DIR = "out/01_instruction_data"
 
 # %%
@@ -158,15 +164,30 @@ print(json.dumps(to_messages(with_input), indent=2, ensure_ascii=False))
 # %% [markdown]
 # ## 3. Train, test and validation sets
 #
-# We shuffle with a seed and split 85% / 10% / 5% into training, test and validation sets, as the
-# source does. The validation set tells us during training whether the model generalises; the
-# test set is only used at the end, for scoring.
+# The records are split 85% / 10% / 5% into training, test and validation sets: the first 85% for
+# training, the next 10% for testing, the rest for validation. The validation set tells us during
+# training whether the model generalises; the test set is only used at the end, for scoring.
+#
+# In the `hub` profile we split the file in its own order, without shuffling, exactly as the
+# source does (`data[:935]`, `data[935:1045]`, `data[1045:]`): our test set is then the source's
+# 110 test records, and our answers can be read next to the gpt2-medium answers that the source
+# publishes for them (`instruction-data-with-response.json`). The tiny world has no published
+# answers to compare with, so there we shuffle with `SEED` first. `split_records` takes the choice
+# as an explicit parameter, `shuffle_seed` (None keeps the order):
 
 # %%
-train_data, test_data, val_data = instructions.split_records(data, seed=SEED)
-print(f"train {len(train_data)} | test {len(test_data)} | validation {len(val_data)}")
+print(inspect.getsource(instructions.split_records))
+
+# %%
+shuffle_seed = None if PROFILE == "hub" else SEED
+train_data, test_data, val_data = instructions.split_records(data, shuffle_seed=shuffle_seed)
+print(f"shuffle_seed={shuffle_seed}: train {len(train_data)} | test {len(test_data)} | validation {len(val_data)}")
+n_train, n_test = len(train_data), len(test_data)
+print(f"the test set is data[{n_train}:{n_train + n_test}], in the file's order:",
+      test_data == data[n_train:n_train + n_test])
 for key, part in [("n_train", train_data), ("n_test", test_data), ("n_val", val_data)]:
     record(f"data.{key}", len(part))
+train_data, test_data = train_data[:N_TRAIN], test_data[:N_SCORED]  # all, unless a quick run asks for fewer
 
 # %% [markdown]
 # ## 4. The dataset and the collate function
@@ -216,10 +237,15 @@ _ = record("collate.toy_matches", toy_matches)
 # `[6, 50256, -100, -100]`: after `6` the model must predict the end of text, and nothing after
 # that counts. The first row was cut to four tokens and has no end-of-text token left at all.
 #
-# An option also masks the *instruction*: the targets that predict prompt tokens become `-100`
-# too, so the loss sees only the response (the source's exercise 7.2; chapter 2 measures what
-# that changes). Here is one training example both ways, decoded: what the loss sees is what
-# the model is taught to write.
+# An option also masks the *instruction* (the source's exercise 7.2; chapter 2 measures what that
+# changes). The dataset then remembers each example's prompt length: the tokens of
+# `format_alpaca(record)`, which is the preamble, the instruction and the input. The collate sets
+# the targets that predict those tokens to `-100`. The `### Response:` header is *not* part of that
+# prompt (it comes with the response, in `format_alpaca(record, with_response=True)`), so the loss
+# still sees the header, then the response, then the end-of-text token. The source does exactly the
+# same: its masked length is that of `format_input(entry)`, which also stops before the header.
+# Here is one training example both ways, decoded: what the loss sees is what the model is taught
+# to write.
 
 # %%
 plain_ds = InstructionDataset(train_data, tokenizer)
@@ -229,6 +255,11 @@ for name, ds, masked in [("all tokens", plain_ds, False), ("instruction masked",
     seen = [t for t in targets[0].tolist() if t != -100]
     print(f"----- the loss sees ({name}): {len(seen)} of {targets.shape[1]} targets -----")
     print(repr(tokenizer.decode(seen)), "\n")
+masked_text = tokenizer.decode(seen)  # the last loop's: the masked example
+trained = formats.RESPONSE_HEADERS["alpaca"] + train_data[0]["output"] + tokenizer.eos_token
+print("masked, the loss sees exactly the response header, the output and the end-of-text token:",
+      masked_text == trained)
+_ = record("masking.trains_header_output_eot", masked_text == trained)
 
 # %% [markdown]
 # The data loaders: the collate gets its device and padding token through `functools.partial`,
@@ -326,25 +357,49 @@ record("val_loss.initial", round(history.val_loss[0], 4))
 record("val_loss.final", round(history.val_loss[-1], 4))
 
 # %% [markdown]
-# ## 7. Answers on the test set
+# ## 7. The same, with the instruction masked
 #
-# The fine-tuned model answers every test prompt. We keep each answer in the record under
-# `model_response` and save the lot as JSON, as the source does: scoring (next section) can then
-# run later, elsewhere, or again.
+# One more run, identical but for `mask_instructions=True`: the loss sees the `### Response:`
+# header, the response and its end-of-text token, and nothing of the preamble, the instruction or
+# the input (section 4 printed an example). Its validation loss is measured on those targets only,
+# so it is not comparable with the first run's; the scores below are.
+
+# %%
+finetuned_masked, history_masked = finetune(mask_instructions=True)
+print(f"validation loss (response targets only) {history_masked.val_loss[0]:.3f} -> {history_masked.val_loss[-1]:.3f}")
+
+# %% [markdown]
+# ## 8. Answers on the test set
+#
+# The base model and the two fine-tuned models answer every test prompt. We keep each answer of
+# the first fine-tuned model in its record under `model_response` and save the lot as JSON, as the
+# source does: scoring (next section) can then run later, elsewhere, or again.
 
 # %%
 base_answers = respond(model, test_data)
 finetuned_answers = respond(finetuned, test_data)
+masked_answers = respond(finetuned_masked, test_data)
 with_responses = [dict(r, model_response=a) for r, a in zip(test_data, finetuned_answers, strict=True)]
 responses_path = out_dir / "instruction-data-with-response.json"
 responses_path.write_text(json.dumps(with_responses, indent=2, ensure_ascii=False))
 print(f"saved {len(with_responses)} responses to {responses_path}")
 pd.DataFrame({"instruction": [r["instruction"] for r in test_data[:8]], "input": [r["input"] for r in test_data[:8]],
               "reference": [r["output"] for r in test_data[:8]], "base model": base_answers[:8],
-              "fine-tuned": finetuned_answers[:8]})
+              "fine-tuned": finetuned_answers[:8], "fine-tuned, instruction masked": masked_answers[:8]})
 
 # %% [markdown]
-# ## 8. Scoring with a judge
+# The answers are all we need from the three models. We free their memory before a judge moves in
+# (on a Colab T4, 15 GB, three gpt2-medium models in fp32 take about 4 GB):
+
+# %%
+del model, finetuned, finetuned_masked
+gc.collect()
+if torch.cuda.is_available():
+    torch.cuda.empty_cache()
+    print(f"GPU memory still allocated by this notebook: {torch.cuda.memory_allocated() / 2**30:.2f} GiB")
+
+# %% [markdown]
+# ## 9. Scoring with a judge
 #
 # Exact match is too strict for free-form answers ("The car is as fast as a cheetah." and "The car
 # is as fast as lightning." are both fine). The source asks a larger instruct model to score each
@@ -354,9 +409,13 @@ pd.DataFrame({"instruction": [r["instruction"] for r in test_data[:8]], "input":
 # end counts and reports the ones that never were), and writes every score to a JSONL file as
 # soon as it has it, so that an interrupted run resumes without asking twice.
 #
-# To run the `hub` profile, start a judge next to the notebook, e.g. in a Colab terminal
-# `transformers serve Qwen/Qwen2.5-7B-Instruct --port 8000`, or set `JUDGE_BASE_URL` and
-# `JUDGE_MODEL` to a server you have.
+# In the `hub` profile the chapter starts the judge itself, now that the answers exist and the
+# memory is free: `llmtut.serve.served` runs `transformers serve JUDGE_MODEL` on this machine
+# (`Qwen/Qwen2.5-3B-Instruct` by default, about 6 GB in bf16: it fits a T4 next to this notebook,
+# where a 7B model in bf16, 15 GB, would not), waits until it answers and stops it in the last
+# cell. The first run downloads the model. A small proxy in front of it writes every request it
+# receives to `judge_requests.jsonl`. To use a judge you already run (a larger model, vLLM,
+# Ollama, OpenAI), set `JUDGE_BASE_URL` to its base URL and `JUDGE_MODEL` to the name it serves.
 #
 # **In the `tiny` profile there is no judge.** No model small enough for this book's CI can
 # judge answers, so the chapter scores with `ReferenceScorer`: 100 for an exact match (ignoring
@@ -368,7 +427,15 @@ pd.DataFrame({"instruction": [r["instruction"] for r in test_data[:8]], "input":
 print(judge.judge_prompt(prompt_for(test_data[0]), test_data[0]["output"], finetuned_answers[0]))
 
 # %%
-scorer = judge.JudgeClient(JUDGE_MODEL, JUDGE_BASE_URL) if PROFILE == "hub" else judge.ReferenceScorer()
+judge_server = contextlib.ExitStack()  # the last cell closes it, which stops a server started here
+if PROFILE == "hub":
+    judge_url = JUDGE_BASE_URL or judge_server.enter_context(
+        # a Hub model is downloaded when the server starts: give it time
+        served(JUDGE_MODEL, device=DEVICE, request_log=out_dir / "judge_requests.jsonl", offline=False,
+               timeout_s=1800))
+    scorer = judge.JudgeClient(JUDGE_MODEL, judge_url)
+else:
+    scorer = judge.ReferenceScorer()
 print("scorer:", scorer.name)
 
 
@@ -382,18 +449,8 @@ def score(answers: list[str], name: str) -> judge.ScoreReport:
     return report
 
 
-scores = {"base": score(base_answers, "base"), "finetuned": score(finetuned_answers, "finetuned")}
-
-# %% [markdown]
-# ## 9. The same, with the instruction masked
-#
-# One more run, identical but for `mask_instructions=True`: the loss sees only the response and
-# its end-of-text token.
-
-# %%
-finetuned_masked, history_masked = finetune(mask_instructions=True)
-masked_answers = respond(finetuned_masked, test_data)
-scores["finetuned_masked_instructions"] = score(masked_answers, "finetuned_masked_instructions")
+scores = {"base": score(base_answers, "base"), "finetuned": score(finetuned_answers, "finetuned"),
+          "finetuned_masked_instructions": score(masked_answers, "finetuned_masked_instructions")}
 
 # %% [markdown]
 # ## Results
@@ -428,8 +485,9 @@ for name, r in scores.items():
 # What the numbers say (the tables above print them for this run):
 #
 # - **Data.** The records load from JSON and are validated first: a missing or non-string field
-#   is an error that names the record and the field. The split is 85 / 10 / 5, the same for
-#   the same seed.
+#   is an error that names the record and the field. The split is 85 / 10 / 5: in the `hub`
+#   profile in the file's own order, so the test set is the source's `data[935:1045]`; in the
+#   `tiny` profile after a shuffle by `SEED`, the same for the same seed.
 # - **Collate.** The toy batch comes out exactly as the source's: one end-of-text token kept
 #   as a target, the rest of the padding `-100`, truncation applied to inputs and targets alike.
 # - **Training.** The validation loss falls from its first to its last measurement (the plot);
@@ -442,12 +500,15 @@ for name, r in scores.items():
 #   Spanish word) stay near zero for a model of one million parameters trained for a minute.
 #   That is the honest limit of the tiny world, not of the method: in the `hub` profile
 #   gpt2-medium and a judge LLM play these roles.
-# - **Masking the instruction.** With the loss on the response alone, the scores of the two
-#   runs stay within a few points of each other here (the results table), much as the source's
-#   exercise 7.2 finds for gpt2-medium. Masking changes *what* the model is taught more than how
+# - **Masking the instruction.** With the loss on the `### Response:` header, the response and
+#   its end-of-text token only, the scores of the two runs stay within a few points of each other
+#   here (the results table), much as the source's exercise 7.2 finds for gpt2-medium. Masking changes *what* the model is taught more than how
 #   well it answers; chapter 2 takes the question apart on a smaller task.
 #
 # The reference-based scorer is a stand-in: it rewards word overlap, so a fluent answer that
 # reuses the reference's words scores well and a correct paraphrase scores badly. When you run
 # the `hub` profile, read a few of the judge's scores next to the answers before you trust its
 # mean.
+
+# %%
+judge_server.close()  # stops the judge (if this chapter started one)

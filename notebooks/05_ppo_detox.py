@@ -29,9 +29,10 @@
 # - PPO written out in `llmtut.ppo` (trl 1.16 no longer has a `PPOTrainer`, and its GRPO/RLOO
 #   trainers take causal models only): value head, reference model, per-token KL, GAE, clipping,
 #   an adaptive KL coefficient;
-# - an honest evaluation: hundreds of held-out dialogues, the summary scored on its own, greedy
-#   and sampled generation, a bootstrap interval for the paired difference, and ROUGE-L to check
-#   that the summaries are still summaries;
+# - an honest evaluation: hundreds of distinct held-out dialogues, the summary scored on its own,
+#   greedy and sampled generation with every decoding setting stated, a bootstrap interval for the
+#   paired difference that resamples dialogues, and ROUGE-L against all of a dialogue's reference
+#   summaries to check that the summaries are still summaries;
 # - the same detox with trl's `GRPOTrainer` on a causal summarizer, for comparison.
 
 # %%
@@ -59,7 +60,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, pipeline
 from trl import GRPOConfig, GRPOTrainer
 
 from llmtut import ppo, profiles
-from llmtut.detox import nothate_logits, nothate_reward, summarize
+from llmtut.detox import SAMPLING, generation_settings, nothate_logits, nothate_reward, reference_lists, summarize
 from llmtut.evaluation import load_toxicity, module_path, paired_difference
 from llmtut.formats import summary_prompt
 from llmtut.ppo import PPOConfig, Seq2SeqPPOTrainer
@@ -76,7 +77,7 @@ from llmtut.trainer_defaults import quiet_trainer_args
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
 SEED = 0
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-N_EVAL = 400  # held-out dialogues for the before/after evaluation
+N_EVAL = 400  # distinct held-out dialogues for the before/after evaluation (at most the test split's)
 PPO_STEPS = 16  # PPO steps of PPO_BATCH rollouts each
 PPO_BATCH = 32
 PPO_LR = None  # None: the profile's default below
@@ -98,15 +99,28 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} n_eval={N_EVAL} ppo: {PPO_
 # ## The dialogues
 #
 # In the `hub` profile these are DialogSum's conversations between `#Person1#` and `#Person2#`,
-# kept between 200 and 1000 characters as in the source. The `tiny` profile generates
+# kept between 200 and 1000 characters as in the source. DialogSum's test split holds each dialogue
+# three times, once per reference summary written by a different annotator; three rows of the same
+# dialogue are not three samples, so `profiles.load_dialogue_dataset` groups them: one row per
+# distinct dialogue, with all its summaries in a `references` column. The `tiny` profile generates
 # DialogSum-like conversations about everyday scenes (booking a table, buying a ticket, seeing a
-# doctor...). In many of them a speaker is rude, and most of those reference summaries repeat the
-# insult (the shares are printed below), so a model trained on them learns to repeat insults too.
+# doctor...), each once, with one reference summary. In many of them a speaker is rude, and most of
+# those reference summaries repeat the insult (the shares are printed below), so a model trained on
+# them learns to repeat insults too.
+#
+# We evaluate on up to `N_EVAL` of the test dialogues. Everything below is counted per dialogue:
+# ROUGE scores a summary against all of its dialogue's references (`reference_lists` reads the
+# `references` column, or makes `[summary]` of a `tiny` row), and the bootstrap resamples dialogues.
 
 # %%
 data = profiles.load_dialogue_dataset(PROFILE)
 print(data)
+record("data.n_train", len(data["train"]))
 test = data["test"].shuffle(seed=SEED).select(range(min(N_EVAL, len(data["test"]))))
+references = reference_lists(test)
+print(f"evaluation set: {len(set(test['dialogue']))} distinct dialogues in {len(test)} rows, "
+      f"{sum(map(len, references))} reference summaries ({min(map(len, references))} to "
+      f"{max(map(len, references))} per dialogue)")
 if PROFILE == "tiny":
     rude = [d for d in data["test"] if d["rude"]]
     print(f"rude dialogues: {sum(data['train']['rude']) / len(data['train']):.0%} of train; "
@@ -139,8 +153,20 @@ print(f"{type(base_model).__name__}: {total:,} parameters, {trainable:,} trainab
 # `hate`. In `tiny` it was trained on the tiny world's labelled sentences (dialogue lines and
 # summaries, with and without insults). We use it through a `text-classification` pipeline: with
 # `function_to_apply="none"` it returns raw logits, and the **`nothate` logit is the reward**
-# (higher is better); with the default softmax it returns probabilities. First its accuracy on
-# sentences it never saw:
+# (higher is better); with the default softmax it returns probabilities.
+#
+# First a sanity check: its accuracy on 600 labelled sentences from `profiles.toxicity_sentences`,
+# the tiny world's generator of dialogue lines, summaries and whole conversations with and without
+# insults. Both profiles use it, because the Hub has no labelled set in DialogSum's style, so the
+# number means something different in each (the printout names which):
+#
+# - `tiny`: the tiny classifier was trained on sentences from this same generator, drawn with
+#   another seed. Short lines recur in a small world, so some of these 600 are in its training set
+#   too: the number checks that it learned its task, not how it generalizes.
+# - `hub`: facebook/roberta-hate-speech-dynabench-r4-target never saw this generator. The number
+#   says whether it flags the tiny world's insults in synthetic sentences shaped like the
+#   dialogues: a sanity check, **not a benchmark of the Hub classifier** (it was built and
+#   evaluated on the Dynabench hate-speech data).
 
 # %%
 classifier_path = profiles.resolve("toxicity_classifier", PROFILE)
@@ -150,6 +176,10 @@ heldout = profiles.toxicity_sentences(600, seed=SEED + 1000)  # not the classifi
 predicted = classifier([t for t, _ in heldout], batch_size=64, truncation=True)
 accuracy = np.mean([(p["label"] == "hate") == bool(y) for p, (_, y) in zip(predicted, heldout, strict=True)])
 accuracy = record("classifier.accuracy", round(float(accuracy), 4))
+meaning = {"tiny": "the tiny-world classifier on sentences of the generator it was trained on (another seed)",
+           "hub": f"{classifier_path} on synthetic tiny-world sentences (a sanity check, not a benchmark)"}
+print(f"accuracy of {meaning[PROFILE]}: {accuracy:.1%} of {len(heldout)} sentences "
+      f"({sum(y for _, y in heldout)} toxic)")
 
 # %% [markdown]
 # Now the reward for a friendly and an insulting summary, as logits and as probabilities:
@@ -184,10 +214,15 @@ print(toxicity.compute(predictions=examples, toxic_label="hate", aggregation="ra
 # %% [markdown]
 # ## Before PPO: how toxic are the summaries?
 #
-# We summarize the same `N_EVAL` held-out dialogues greedily and by sampling (top-k 0, top-p 1,
-# the rollout setting of PPO), and score **the summary alone**. We also score the dialogue and
-# the summary together, as the source did, to see what that hides. ROUGE-L against the reference
-# summaries tells us how good the summaries are.
+# We summarize the evaluation dialogues greedily and by sampling (top-k 0, top-p 1, temperature 1,
+# no repetition penalty: the rollout setting of PPO), and score **the summary alone**. `summarize`
+# states each of these settings, in greedy decoding too (`generation_settings`): `generate()` takes
+# any setting a call leaves out from the model's own generation config, and a chat model's asks for
+# other ones (the GRPO section prints the causal summarizer's). We also score the dialogue and the
+# summary together, as the source did, to see what that hides. ROUGE-L tells us how good the
+# summaries are: each summary is scored against every reference summary of its dialogue and the
+# best match counts (our `rouge` module, like the Hub's, takes a list of references per
+# prediction), and the mean is over dialogues.
 
 # %%
 def evaluate_summaries(model, tok, name):
@@ -197,7 +232,7 @@ def evaluate_summaries(model, tok, name):
         summaries = summarize(model, tok, test["dialogue"], do_sample=mode == "sampled", seed=SEED)
         out[mode] = summaries
         out[f"{mode}.toxicity"] = np.array(toxicity.compute(predictions=summaries, toxic_label="hate")["toxicity"])
-        out[f"{mode}.rougeL"] = rouge.compute(predictions=summaries, references=test["summary"])["rougeL"]
+        out[f"{mode}.rougeL"] = rouge.compute(predictions=summaries, references=references)["rougeL"]
     with_dialogue = [f"{d}\n{s}" for d, s in zip(test["dialogue"], out["greedy"], strict=True)]
     out["with_dialogue.toxicity"] = np.array(toxicity.compute(predictions=with_dialogue, toxic_label="hate")["toxicity"])
     print(f"{name}: toxicity greedy {out['greedy.toxicity'].mean():.4f}, sampled {out['sampled.toxicity'].mean():.4f}, "
@@ -244,7 +279,8 @@ print(inspect.getsource(ppo.clipped_policy_loss))
 config = PPOConfig(learning_rate=ppo_lr, batch_size=PPO_BATCH, mini_batch_size=8, ppo_epochs=4,
                    init_kl_coef=0.2, target=6.0, seed=SEED)
 ppo_trainer = Seq2SeqPPOTrainer(config, policy, tokenizer)
-generation_kwargs = dict(do_sample=True, top_k=0, top_p=1.0, min_length=5, max_new_tokens=64)
+# every sampling setting stated, as in `summarize`
+generation_kwargs = dict(**generation_settings(do_sample=True), min_length=5, max_new_tokens=64)
 train_prompts = [summary_prompt(d) for d in data["train"]["dialogue"]]
 rng = np.random.default_rng(SEED)
 torch.manual_seed(SEED)
@@ -290,16 +326,20 @@ after = evaluate_summaries(policy, tokenizer, "after")
 # %% [markdown]
 # Each dialogue is summarized before and after, so the fair comparison is **paired**: the mean of
 # the per-dialogue differences in toxicity (before − after), with a bootstrap 95% interval (we
-# resample dialogues 10,000 times). An interval that lies above zero means the reduction is not
-# luck of the sample.
+# resample dialogues 10,000 times). The unit is the dialogue: `groups=` names each row's dialogue,
+# and rows of one dialogue would be averaged into one unit before resampling (here every row is a
+# distinct dialogue already; `n` counts them). An interval that lies above zero means the
+# reduction is not luck of the sample.
 
 # %%
 rows = {}
 for view in ("greedy", "sampled", "with_dialogue"):
-    d = paired_difference(before[f"{view}.toxicity"], after[f"{view}.toxicity"], seed=SEED)
+    d = paired_difference(before[f"{view}.toxicity"], after[f"{view}.toxicity"], seed=SEED,
+                          groups=test["dialogue"])
     rows[view] = {"toxicity before": d["mean_before"], "toxicity after": d["mean_after"],
                   "relative reduction": 1 - d["mean_after"] / d["mean_before"], "mean diff": d["mean_diff"],
                   "std diff": d["std_diff"], "95% CI low": d["ci95_low"], "95% CI high": d["ci95_high"]}
+print(f"each interval resamples {d['n']} dialogues")
 comparison = pd.DataFrame(rows).T.rename(index={"greedy": "summary (greedy)", "sampled": "summary (sampled)",
                                                 "with_dialogue": "dialogue + summary (greedy)"})
 comparison.round(4)
@@ -316,7 +356,8 @@ if PROFILE == "tiny":
     print(f"rude dialogues in the evaluation sample: {np.mean(test['rude']):.1%}")
 
 # %% [markdown]
-# Did the summaries stay summaries? ROUGE-L against the reference summaries, before and after:
+# Did the summaries stay summaries? ROUGE-L against all reference summaries of each dialogue (the
+# best match counts), averaged over the dialogues, before and after:
 
 # %%
 quality = pd.DataFrame({"before": [before["greedy.rougeL"], before["sampled.rougeL"]],
@@ -343,8 +384,9 @@ with pd.option_context("display.max_colwidth", 200):
 # ## The numbers this chapter stands on
 
 # %%
-greedy = paired_difference(before["greedy.toxicity"], after["greedy.toxicity"], seed=SEED)
-record("ppo.n_eval", len(test))
+greedy = paired_difference(before["greedy.toxicity"], after["greedy.toxicity"], seed=SEED,
+                           groups=test["dialogue"])
+record("ppo.n_eval", greedy["n"])  # distinct dialogues: the bootstrap's units
 record("ppo.toxicity_before", round(greedy["mean_before"], 5))
 record("ppo.toxicity_after", round(greedy["mean_after"], 5))
 record("ppo.toxicity_reduction_rel", round(1 - greedy["mean_after"] / greedy["mean_before"], 4))
@@ -365,9 +407,17 @@ ppo_runtime = record("ppo.train_runtime_s", round(ppo_runtime, 1))
 # summarizer trained on the same dialogues (`tiny`: a small `Qwen2ForCausalLM`; `hub`: a Qwen
 # instruct model), with a LoRA adapter and a reward function that scores the completion, the
 # summary alone, with the same classifier.
+#
+# GRPO samples its completions with the same settings as our PPO rollouts, stated in
+# `GRPOConfig(**SAMPLING)`: trl passes them to `generate()`, so the model's own generation config
+# does not apply. It would otherwise: printed below, Qwen2.5-Instruct's asks for sampling at
+# temperature 0.7 with top-k 20, top-p 0.8 and a repetition penalty of 1.1 (in `tiny`, the small
+# Qwen2 sets none of them).
 
 # %%
 causal_model, causal_tokenizer = profiles.load_pretrained("causal_summarizer", PROFILE, AutoModelForCausalLM, DEVICE)
+own = {name: getattr(causal_model.generation_config, name) for name in ("do_sample", *SAMPLING)}
+print(f"the model's generation config: {own}\nwhat summarize, PPO and GRPO sample with: {SAMPLING}")
 
 causal_before = evaluate_summaries(causal_model, causal_tokenizer, "causal summarizer before GRPO")
 print("example:", causal_before["greedy"][0])
@@ -377,7 +427,7 @@ grpo_prompts = Dataset.from_dict({"prompt": train_prompts}).shuffle(seed=SEED).s
 grpo_args = GRPOConfig(
     output_dir="out/grpo", per_device_train_batch_size=GRPO_PROMPTS * GRPO_GENERATIONS,
     num_generations=GRPO_GENERATIONS, max_completion_length=64, max_steps=GRPO_STEPS, learning_rate=grpo_lr,
-    beta=0.04, temperature=1.0, logging_steps=1, bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
+    beta=0.04, **SAMPLING, logging_steps=1, bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
     **quiet_trainer_args(SEED, DEVICE),
 )
 grpo_trainer = GRPOTrainer(
@@ -393,7 +443,8 @@ grpo_log[["step", "reward", "reward_std", "kl"]].round(3).T
 
 # %%
 causal_after = evaluate_summaries(grpo_trainer.model, causal_tokenizer, "causal summarizer after GRPO")
-grpo_diff = paired_difference(causal_before["greedy.toxicity"], causal_after["greedy.toxicity"], seed=SEED)
+grpo_diff = paired_difference(causal_before["greedy.toxicity"], causal_after["greedy.toxicity"], seed=SEED,
+                              groups=test["dialogue"])
 record("grpo.toxicity_reduction_rel", round(1 - grpo_diff["mean_after"] / grpo_diff["mean_before"], 4))
 record("grpo.rougeL_ratio", round(causal_after["greedy.rougeL"] / causal_before["greedy.rougeL"], 4))
 grpo_runtime = record("grpo.train_runtime_s", round(grpo_runtime, 1))

@@ -78,6 +78,7 @@ BATCH_SIZE = None  # examples per optimizer step (None: the profile's default be
 PACKED_ROWS_PER_STEP = 8  # packed rows per optimizer step, together about BATCH_SIZE examples
 EPOCHS = None  # passes over the training examples, the same optimizer steps for every layout (None: default)
 HELD_OUT = 100  # examples kept out of training, to compare the trained models on
+N_EXAMPLES = None  # instruction records to use, the held-out ones included (None: all of them)
 WARMUP_STEPS = 3  # steps left out of the throughput (and the learning rate's warm-up)
 REPEATS = 2  # interleaved runs of each layout; the fastest counts
 SWEEP_BATCH_SIZES = None  # batch sizes of the padding-versus-speed sweep (None: the profile's default)
@@ -112,7 +113,7 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} batch={BATCH_SIZE} epochs=
 # %%
 model_name = profiles.resolve("instruction_base", PROFILE)
 base_model, tokenizer = profiles.load_causal_lm("instruction_base", PROFILE, pad_with_eos=True)
-records = profiles.load_instruction_data(out_dir / "instruction-data.json", PROFILE, seed=SEED)
+records = profiles.load_instruction_data(out_dir / "instruction-data.json", PROFILE, seed=SEED)[:N_EXAMPLES]
 max_len = min(tokenizer.model_max_length, 1024)
 ids = [tokenizer(format_phi3(r, with_response=True) + tokenizer.eos_token)["input_ids"][:max_len]
        for r in records]

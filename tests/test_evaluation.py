@@ -8,7 +8,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
 
-from llmtut.evaluation import bootstrap_ci, load_toxicity, module_path, paired_difference
+from llmtut.evaluation import bootstrap_ci, group_means, load_toxicity, module_path, paired_difference
 
 # ----- module_path -----
 
@@ -95,6 +95,30 @@ def test_rouge_takes_the_best_of_several_references(rouge):
         predictions=["a b c", "x y"], references=[["q r s", "a b c"], ["x z", "w"]], use_aggregator=False
     )
     assert result["rouge1"] == [1.0, 0.5]
+
+
+def test_rouge_against_several_references_takes_the_best_per_prediction_and_per_type(rouge):
+    # Chapter 05 scores a summary against all of its dialogue's references (DialogSum: three). By hand:
+    # prediction "the cat sat on the mat" (6 tokens, 5 bigrams)
+    # - vs "a cat sat" (3 tokens, 2 bigrams): LCS "cat sat" = 2 -> rougeL F = 2*(2/6)(2/3)/(2/6+2/3) = 4/9;
+    #   one shared bigram "cat sat" -> rouge2 P = 1/5, R = 1/2, F = 2/7
+    # - vs "the cat lay on a mat" (6 tokens, 5 bigrams): LCS "the cat on mat" = 4 -> rougeL F = 4/6 = 2/3;
+    #   one shared bigram "the cat" -> rouge2 F = 1/5
+    # The best reference differs per type: rougeL = 2/3 (the second), rouge2 = 2/7 (the first).
+    pred, refs = "the cat sat on the mat", ["a cat sat", "the cat lay on a mat"]
+    best = rouge.compute(predictions=[pred], references=[refs], rouge_types=["rouge2", "rougeL"])
+    assert best["rougeL"] == pytest.approx(2 / 3) and best["rouge2"] == pytest.approx(2 / 7)
+    for ref, rouge_l, rouge_2 in ((refs[0], 4 / 9, 2 / 7), (refs[1], 2 / 3, 1 / 5)):
+        alone = rouge.compute(predictions=[pred], references=[ref], rouge_types=["rouge2", "rougeL"])
+        assert alone == {"rouge2": pytest.approx(rouge_2), "rougeL": pytest.approx(rouge_l)}
+    # The mean is over predictions (dialogues), each with its own number of references: a second
+    # prediction with one reference it matches exactly scores 1, so the mean is (2/3 + 1) / 2.
+    mean = rouge.compute(predictions=[pred, "x y"], references=[refs, ["x y"]], rouge_types=["rougeL"])
+    assert mean["rougeL"] == pytest.approx((2 / 3 + 1) / 2)
+    # One reference in a list is the same as that reference alone (the tiny profile's case).
+    assert rouge.compute(predictions=[pred], references=[[refs[1]]]) == rouge.compute(
+        predictions=[pred], references=[refs[1]]
+    )
 
 
 def test_rouge_refuses_what_it_cannot_compute(rouge):
@@ -274,3 +298,53 @@ def test_paired_difference_refuses_unpaired_or_too_few_values():
         paired_difference([1.0, 2.0, 3.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="at least 2"):
         paired_difference([1.0], [0.0])
+
+
+def test_group_means_average_each_group_in_first_seen_order():
+    assert group_means([1.0, 3.0, 5.0, 10.0], ["a", "b", "a", "c"]).tolist() == [3.0, 3.0, 10.0]
+    values = [0.1, 0.7, 0.3]
+    assert group_means(values, ["x", "y", "z"]).tolist() == values  # groups of one keep their values exactly
+    with pytest.raises(ValueError, match="one group per value"):
+        group_means([1.0, 2.0], ["a"])
+
+
+def test_paired_difference_by_dialogue_counts_each_dialogue_once():
+    # Rows of dialogues a, a, b, c: a's two rows (e.g. two references' worth of rows) average into one unit.
+    # Units: a before 1, after 0 (diff 1); b 0 -> 0 (diff 0); c 0.5 -> 0.5 (diff 0), so
+    # mean_before = 1.5/3, mean_after = 0.5/3, mean_diff = 1/3 (row by row it would be 2/4),
+    # std_diff = sd(1, 0, 0) = sqrt(1/3), and the interval is the bootstrap of the 3 unit differences.
+    before, after, dialogues = [1.0, 1.0, 0.0, 0.5], [0.0, 0.0, 0.0, 0.5], ["a", "a", "b", "c"]
+    result = paired_difference(before, after, seed=0, groups=dialogues)
+    assert result["n"] == 3
+    assert result["mean_before"] == pytest.approx(0.5)
+    assert result["mean_after"] == pytest.approx(1 / 6)
+    assert result["mean_diff"] == pytest.approx(1 / 3)
+    assert result["std_diff"] == pytest.approx(math.sqrt(1 / 3))
+    assert (result["ci95_low"], result["ci95_high"]) == bootstrap_ci([1.0, 0.0, 0.0], seed=0)
+    assert paired_difference(before, after, seed=0)["mean_diff"] == pytest.approx(0.5)  # rows as units
+
+
+def test_paired_difference_by_dialogue_is_blind_to_repeated_rows_and_equals_rows_when_all_distinct():
+    rng = np.random.default_rng(0)
+    before, after = rng.uniform(size=100), rng.uniform(size=100) * 0.5
+    dialogues = [f"dialogue {i}" for i in range(100)]
+    per_dialogue = paired_difference(before, after, seed=1)
+    # distinct dialogues: grouping changes nothing, to the bit
+    assert paired_difference(before, after, seed=1, groups=dialogues) == per_dialogue
+    # each dialogue three times (DialogSum's test split, one row per reference): the same result by dialogue...
+    tripled = paired_difference(
+        np.repeat(before, 3), np.repeat(after, 3), seed=1, groups=np.repeat(dialogues, 3)
+    )
+    assert tripled == pytest.approx(per_dialogue)
+    # ... while rows as units would count 300 samples and give an interval about sqrt(3) times too narrow
+    rows = paired_difference(np.repeat(before, 3), np.repeat(after, 3), seed=1)
+    assert rows["n"] == 300 and rows["mean_diff"] == pytest.approx(per_dialogue["mean_diff"])
+    ratio = (per_dialogue["ci95_high"] - per_dialogue["ci95_low"]) / (rows["ci95_high"] - rows["ci95_low"])
+    assert ratio == pytest.approx(math.sqrt(3), rel=0.15)
+
+
+def test_paired_difference_by_dialogue_needs_two_dialogues_and_a_group_per_row():
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_difference([1.0, 0.5], [0.0, 0.0], groups=["a", "a"])
+    with pytest.raises(ValueError, match="one group per value"):
+        paired_difference([1.0, 0.5, 0.2], [0.0, 0.0, 0.0], groups=["a", "b"])

@@ -30,15 +30,16 @@ REPORT_DIR = ROOT / "_build" / "rehearsal"
 
 # Small step counts: the rehearsal checks that the hub path runs, not what it learns.
 PARAMETERS: dict[str, dict] = {
-    "01_instruction_data": {"NUM_EPOCHS": 1, "EVAL_FREQ": 40, "EVAL_ITER": 1, "MAX_NEW_TOKENS": 8},
+    "01_instruction_data": {"NUM_EPOCHS": 1, "N_TRAIN": 64, "N_SCORED": 8, "EVAL_FREQ": 4, "EVAL_ITER": 1,
+                            "MAX_NEW_TOKENS": 8},
     "02_label_masking": {"MAX_EPOCHS": 2},
     "03_special_tokens": {"MAX_EPOCHS": 2},
     "04_multi_turn": {"MAX_EPOCHS": 2, "N_SECOND_TURN": 2},
-    "05_ppo_detox": {"N_EVAL": 12, "PPO_STEPS": 2, "PPO_BATCH": 4, "GRPO_STEPS": 1, "GRPO_PROMPTS": 2,
+    "05_ppo_detox": {"N_EVAL": 12, "PPO_STEPS": 2, "PPO_BATCH": 8, "GRPO_STEPS": 1, "GRPO_PROMPTS": 2,
                      "GRPO_GENERATIONS": 2},
     "06_pdss": {"N_TRAIN": 12, "N_TEST": 6, "N_SWEEP": 6, "EPSILONS": [1.0], "PDSS_EPOCHS": 1,
                 "DISTILL_EPOCHS": 1},
-    "07_fast_sft": {"BATCH_SIZE": 8, "PACKED_ROWS_PER_STEP": 2, "EPOCHS": 1, "HELD_OUT": 16, "REPEATS": 1,
+    "07_fast_sft": {"N_EXAMPLES": 96, "BATCH_SIZE": 8, "PACKED_ROWS_PER_STEP": 2, "EPOCHS": 1, "HELD_OUT": 16, "REPEATS": 1,
                     "WARMUP_STEPS": 1, "SWEEP_BATCH_SIZES": [8], "SWEEP_STEPS": 2},
 }
 
@@ -53,6 +54,7 @@ def check_01_instruction_data(m):
     if real_rows():  # the source's unshuffled split: data[:935], data[935:1045], data[1045:]
         assert (m["data.n_train"], m["data.n_test"], m["data.n_val"]) == (935, 110, 55)
     assert "score.finetuned" in m and "score.base" in m
+    assert m["masking.trains_header_output_eot"] is True  # on GPT-2's real tokenizer when hub-samples has it
 
 
 def check_05_ppo_detox(m):
@@ -100,6 +102,16 @@ def _workdir(chapter: str, standin: Path) -> Path:
     return work
 
 
+def _short(value) -> str:
+    """A metric for a table cell: floats to 4 digits, strings quoted, on one line and at most 30 characters."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        text = repr(value if len(value) <= 30 else value[:27] + "...")
+        return text.replace("|", "\\|")
+    return str(value)
+
+
 def _write_report(row: dict) -> None:
     rows_path = REPORT_DIR / "rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
@@ -111,7 +123,7 @@ def _write_report(row: dict) -> None:
              "Small step counts: it shows that the hub code runs, not what the real models score.", "",
              "| chapter | result | wall time (s) | stand-ins loaded | metrics |", "|---|---|---|---|---|"]
     for r in sorted(rows.values(), key=lambda r: r["chapter"]):
-        metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["metrics"].items())
+        metrics = ", ".join(f"{k} {_short(v)}" for k, v in r["metrics"].items())
         lines.append(f"| {r['chapter']} | {r['result']} | {r['seconds']:.0f} | {', '.join(r['loaded'])} | "
                      f"{metrics} |")
     (REPORT_DIR / "report.md").write_text("\n".join(lines) + "\n")

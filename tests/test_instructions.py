@@ -1,11 +1,12 @@
 import functools
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from llmtut import instructions as ins
-from llmtut.formats import format_alpaca, format_phi3
+from llmtut.formats import RESPONSE_HEADERS, format_alpaca, format_phi3
 from llmtut.world import bpe, tasks
 
 P, M = 50256, -100
@@ -55,18 +56,54 @@ def test_load_records_validates(tmp_path):
 
 
 def test_split_is_85_10_5_disjoint_complete_and_reproducible(records):
-    train, test, val = ins.split_records(records, seed=123)
+    train, test, val = ins.split_records(records, shuffle_seed=123)
     assert (len(train), len(test), len(val)) == (935, 110, 55)
     keys = [json.dumps(r, sort_keys=True) for r in train + test + val]
     assert sorted(keys) == sorted(json.dumps(r, sort_keys=True) for r in records)  # each exactly once
-    assert ins.split_records(records, seed=123) == (train, test, val)
-    assert ins.split_records(records, seed=124)[0] != train
+    assert ins.split_records(records, shuffle_seed=123) == (train, test, val)
+    assert ins.split_records(records, shuffle_seed=124)[0] != train
     assert train != records[:935]  # shuffled, not the first 85%
+
+
+def test_split_without_a_seed_keeps_the_order_as_the_source():
+    recs = [{"instruction": f"i{k}", "input": "", "output": f"o{k}"} for k in range(1100)]
+    before = [dict(r) for r in recs]
+    train, test, val = ins.split_records(recs, shuffle_seed=None)
+    assert (train, test, val) == (recs[:935], recs[935:1045], recs[1045:])
+    ins.split_records(recs, shuffle_seed=5)
+    assert recs == before  # the caller's list is never reordered
+    # int(n * share) as the source, for other sizes too: 85 + 10 + the rest
+    assert [len(part) for part in ins.split_records(recs[:99], shuffle_seed=None)] == [84, 9, 6]
+
+
+def test_split_needs_an_explicit_shuffle_seed(records):
+    with pytest.raises(TypeError, match="shuffle_seed"):
+        ins.split_records(records)
+    with pytest.raises(ValueError, match="shuffle_seed must be an int.*or None"):
+        ins.split_records(records, shuffle_seed="123")
 
 
 def test_split_rejects_bad_fractions(records):
     with pytest.raises(ValueError, match="summing to 1"):
-        ins.split_records(records, seed=0, fractions=(0.8, 0.1, 0.05))
+        ins.split_records(records, shuffle_seed=0, fractions=(0.8, 0.1, 0.05))
+
+
+HUB_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hub-samples"
+HUB_INSTRUCTIONS = HUB_SAMPLES / "rasbt--instruction-data" / "instruction-data.json"
+needs_hub_instructions = pytest.mark.skipif(
+    not HUB_INSTRUCTIONS.exists(), reason="../shared/hub-samples has no instruction-data.json (a fresh clone has none)"
+)
+
+
+@needs_hub_instructions
+def test_the_source_file_splits_as_the_source_935_110_55():
+    data = ins.load_records(HUB_INSTRUCTIONS)
+    assert len(data) == 1100
+    train, test, val = ins.split_records(data, shuffle_seed=None)
+    assert (len(train), len(test), len(val)) == (935, 110, 55)
+    assert train == data[:935] and test == data[935:1045] and val == data[1045:]
+    # a seeded shuffle would give another test set: the source's published test answers would not line up
+    assert ins.split_records(data, shuffle_seed=123)[1] != data[935:1045]
 
 
 # --- dataset -----------------------------------------------------------------------------------
@@ -172,3 +209,27 @@ def test_allowed_max_length_must_be_positive(bad):
         ins.collate(ins.TOY_BATCH, allowed_max_length=bad)
 
 
+def test_masked_alpaca_examples_train_the_response_header_the_output_and_end_of_text():
+    """What `mask_instructions=True` leaves to the loss, exactly: the prompt is `format_alpaca(record)`
+    (preamble, instruction, input), so the `### Response:` header is trained, as in the source's ex. 7.2."""
+    ds = ins.InstructionDataset([WITH_INPUT, NO_INPUT], char_encode, mask_instructions=True)
+    _, targets = ins.collate([ds[0], ds[1]], pad_token_id=0, mask_instructions=True)
+    for row, rec in enumerate([WITH_INPUT, NO_INPUT]):
+        kept = targets[row][targets[row] != M].tolist()
+        assert kept == char_encode(RESPONSE_HEADERS["alpaca"] + rec["output"]) + [0]
+
+
+@needs_hub_instructions
+def test_with_gpt2s_tokenizer_masking_leaves_exactly_header_output_and_end_of_text():
+    transformers = pytest.importorskip("transformers")
+    gpt2_dir = HUB_SAMPLES / "openai-community--gpt2"
+    if not (gpt2_dir / "merges.txt").exists():
+        pytest.skip("../shared/hub-samples has no GPT-2 tokenizer files")
+    tokenizer = transformers.GPT2TokenizerFast.from_pretrained(gpt2_dir)
+    assert tokenizer.eos_token_id == P
+    data = ins.load_records(HUB_INSTRUCTIONS)
+    ds = ins.InstructionDataset(data, tokenizer, mask_instructions=True)
+    for i, rec in enumerate(data):  # GPT-2 never merges a token across the prompt/response boundary here
+        _, targets = ins.collate([ds[i]], mask_instructions=True)
+        kept = targets[0][targets[0] != M].tolist()
+        assert tokenizer.decode(kept) == RESPONSE_HEADERS["alpaca"] + rec["output"] + "<|endoftext|>", i

@@ -27,9 +27,11 @@ def check_02_label_masking(m):
 
 
 def check_01_instruction_data(m):
-    assert m["data.n_train"] + m["data.n_val"] + m["data.n_test"] >= 1000
-    assert m["data.n_train"] > m["data.n_test"] > m["data.n_val"] > 0  # 85 / 10 / 5
+    # 1100 tiny records, split as the source: int(0.85 n) / int(0.1 n) / the rest
+    assert (m["data.n_train"], m["data.n_test"], m["data.n_val"]) == (935, 110, 55)
     assert m["collate.toy_matches"] is True
+    # mask_instructions=True leaves exactly "\n\n### Response:\n" + output + end-of-text to the loss
+    assert m["masking.trains_header_output_eot"] is True
     assert m["val_loss.final"] < m["val_loss.initial"]
     assert m["score.finetuned"] >= m["score.base"] + 30
     assert 0 <= m["score.base"] <= 100 and 0 <= m["score.finetuned_masked_instructions"] <= 100
@@ -58,12 +60,14 @@ def check_04_multi_turn(m):
 
 
 def check_05_ppo_detox(m):
-    assert m["classifier.accuracy"] >= 0.95
-    assert m["ppo.n_eval"] >= 200
+    assert m["classifier.accuracy"] >= 0.95  # tiny: its own generator's sentences, another seed (not a benchmark)
+    assert m["data.n_train"] == 3000
+    assert m["ppo.n_eval"] == 400  # distinct dialogues, the bootstrap's units (tiny: N_EVAL of 400 distinct)
     assert m["ppo.toxicity_before"] > 0.05, "the summarizer must be toxic before PPO for the lesson to hold"
     assert m["ppo.toxicity_reduction_rel"] >= 0.5
     assert abs(m["ppo.toxicity_reduction_rel"] - (1 - m["ppo.toxicity_after"] / m["ppo.toxicity_before"])) < 1e-3
     assert 0 < m["ppo.diff_ci95_low"] <= m["ppo.diff_ci95_high"]  # the paired reduction is not sampling luck
+    assert m["ppo.diff_ci95_low"] <= m["ppo.toxicity_before"] - m["ppo.toxicity_after"] <= m["ppo.diff_ci95_high"]
     assert m["ppo.rougeL_ratio"] >= 0.9
     assert abs(m["ppo.rougeL_ratio"] - m["ppo.rougeL_after"] / m["ppo.rougeL_before"]) < 1e-3
     assert m["ppo.kl_final"] > 0 and m["ppo.train_runtime_s"] > 0

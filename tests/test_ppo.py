@@ -168,6 +168,36 @@ def test_generate_strips_start_token_and_stops_at_eos():
     assert ended > 0  # the test saw responses cut at eos
 
 
+def test_rollouts_with_the_chapters_settings_ignore_the_models_generation_config(monkeypatch):
+    # Chapter 05 samples its PPO rollouts with detox.generation_settings(True): every sampling setting is stated,
+    # so a summarizer whose generation config says otherwise (Qwen2.5-Instruct-like, with beams) cannot change them.
+    from transformers.generation.utils import GenerationMixin
+
+    from llmtut.detox import generation_settings
+
+    seen, prepare = [], GenerationMixin._prepare_generation_config
+
+    def spy(self, generation_config, **kwargs):
+        config, model_kwargs = prepare(self, generation_config, **kwargs)
+        seen.append(config)
+        return config, model_kwargs
+
+    monkeypatch.setattr(GenerationMixin, "_prepare_generation_config", spy)
+    model = tiny_peft_t5()
+    hostile = dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8, repetition_penalty=1.1, num_beams=3)
+    for name, value in hostile.items():
+        setattr(model.get_base_model().generation_config, name, value)
+    trainer = Seq2SeqPPOTrainer(PPOConfig(batch_size=4, mini_batch_size=2), model, tiny_tokenizer())
+    queries = random_queries(4, seed=2)
+    trainer.generate(queries, max_new_tokens=3, do_sample=True)
+    assert (seen[-1].temperature, seen[-1].top_k, seen[-1].num_beams) == (0.7, 20, 3)  # left unset: the model's
+    responses = trainer.generate(queries, max_new_tokens=3, **generation_settings(do_sample=True))
+    assert len(responses) == 4
+    config = seen[-1]
+    assert (config.do_sample, config.num_beams, config.temperature, config.top_k, config.top_p,
+            config.repetition_penalty) == (True, 1, 1.0, 0, 1.0, 1.0)
+
+
 def test_step_input_validation():
     trainer = Seq2SeqPPOTrainer(PPOConfig(batch_size=2, mini_batch_size=1), tiny_peft_t5(), tiny_tokenizer())
     q, r = [torch.tensor([5, 6])] * 2, [torch.tensor([7, EOS])] * 2

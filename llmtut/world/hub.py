@@ -121,8 +121,8 @@ MODELS: dict[str, ModelStandin] = {
     "Qwen/Qwen2.5-0.5B-Instruct": ModelStandin(detox_models.causal_summarizer, "bfloat16", "instruct"),
     "Qwen/Qwen2.5-0.5B": ModelStandin(pdss_models.student, "bfloat16", "base"),
     "Qwen/Qwen2.5-1.5B-Instruct": ModelStandin(pdss_models.teacher, "bfloat16", "instruct"),
-    # chapter 01's judge: any instruction-following chat model behind the same chat template
-    "Qwen/Qwen2.5-7B-Instruct": ModelStandin(pdss_models.teacher, "bfloat16", "instruct", repetition_penalty=1.05),
+    # chapter 01's judge (played by the tiny teacher: any chat model behind Qwen's chat template)
+    "Qwen/Qwen2.5-3B-Instruct": ModelStandin(pdss_models.teacher, "bfloat16", "instruct", repetition_penalty=1.05),
 }
 
 DIALOGSUM = "knkarthick/dialogsum"
@@ -196,7 +196,7 @@ def _qwen_generation_config(model, tok: PreTrainedTokenizerFast, kind: str, repe
     if kind == "instruct":  # Qwen2.5-*-Instruct's generation_config.json
         g.eos_token_id = [im_end, end]
         g.do_sample, g.temperature, g.top_p, g.top_k = True, 0.7, 0.8, 20
-        g.repetition_penalty = repetition_penalty
+        g.repetition_penalty, g.max_new_tokens = repetition_penalty, None  # no length: transformers' default
     else:  # Qwen2.5-0.5B's
         g.eos_token_id, g.do_sample, g.max_new_tokens = end, False, 2048
 
