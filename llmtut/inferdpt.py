@@ -173,6 +173,18 @@ class InferDPTKit:
                 return self.index[form]
         return None
 
+    def vocab_word(self, word: str) -> str | None:
+        """The kit's own spelling of `word` (found as `lookup` finds it: "Which" -> "which"), or None.
+        `candidates` and `words` use this spelling."""
+        i = self.lookup(word)
+        return None if i is None else self.words[i]
+
+    def longest_word(self, text: str) -> str | None:
+        """The longest word of `text` that the kit can perturb (the first, among equally long ones), in the
+        kit's own spelling; None if there is none."""
+        found = [w for w in WORD.findall(text) if self.lookup(w) is not None]
+        return self.vocab_word(max(found, key=len)) if found else None
+
     def coverage(self, text: str) -> float:
         """The share of `text`'s words of >= min_letters letters that the kit can perturb (1.0 if none)."""
         long = [w for w in WORD.findall(text) if len(w) >= self.min_letters]
@@ -197,7 +209,9 @@ class InferDPTKit:
         return candidates, weights / weights.sum()
 
     def candidates(self, word: str, epsilon: float, seed: int | Sequence[int]) -> dict[str, float]:
-        """One draw's candidate set for `word` with each candidate's probability (a view into `perturb`)."""
+        """One draw's candidate set for `word` with each candidate's probability (a view into `perturb`).
+
+        The keys are the kit's spellings: `word` itself is under `vocab_word(word)` ("Which" may be "which")."""
         i = self.lookup(word)
         if i is None:
             raise KeyError(f"{word!r} is not in the kit's vocabulary of {len(self.words)} words.")

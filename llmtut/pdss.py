@@ -19,25 +19,36 @@ Differences from the source (FATE-LLM's PDSS tutorial), on purpose:
   a target keeps its start and always its eos;
 - labels are masked by position, not by value: the source masks every pad id, which also masks the
   eos when eos == pad, so the model never learns to stop;
+- a row whose target is empty (a teacher reply that was empty, or began with the newline that the
+  client's stop=["\\n"] cuts at; a recovered rationale the SLM ended at once) is dropped and counted
+  (`n_dropped`), not trained on as "write nothing";
 - the trainer is a plain transformers `Trainer`, with no federated runtime. In the source's DSS
   trainer alpha weighs the rationale loss; here alpha always weighs the first task (Predict). The
-  label-only baseline is the distillation trainer at alpha = 1.
+  label-only baseline is the distillation trainer at alpha = 1. It logs its last step as well, so a
+  run shorter than `logging_steps` still has a loss to show (`loss_history`);
+- the question is `llmtut.formats.format_question`'s rendering ("Choices:" then one "A. text" line per
+  choice), not the source's `Question:{{question}}\\nChoices:{{choices.text}}` (the choice texts as a
+  Python list, without labels).
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
 import torch
 from jinja2 import Environment, StrictUndefined
 from torch.utils.data import Dataset
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import IntervalStrategy
 
 from llmtut.masking import IGNORE_INDEX
+from llmtut.training import loss_history
 
 PDSS_TASKS = ("encoder", "decoder")
 DISTILL_TASKS = ("predict", "explain")
@@ -214,9 +225,14 @@ class PDSSDataset(Dataset):
     `truncated_prompts` / `truncated_targets` per task, `truncation_rate` / `target_truncation_rate`
     the share of rows with any prompt / target cut, and a warning says how many.
 
+    A row with a target of no tokens (an empty teacher reply, an empty recovered rationale) is dropped:
+    its only label would be the eos, so it would teach the model to write nothing. Drops are counted:
+    `dropped` holds the indices (in `rows` as given) of the rows left out, `n_dropped` their number,
+    a warning says how many, and `rows` holds the rows kept, in order, one per item. With
+    `drop_empty=False` such a row raises ValueError instead; so does dropping every row.
+
     Raises KeyError for a missing field (naming the row, the field, and a near miss such as
-    `docoder_in`), and ValueError for a target with no tokens: its only label would be the eos, so
-    it would train on nothing of what it should learn.
+    `docoder_in`).
     """
 
     TASKS: tuple[str, str] = PDSS_TASKS
@@ -227,27 +243,34 @@ class PDSSDataset(Dataset):
         tokenizer: Any,
         max_prompt_len: Limit = None,
         max_target_len: Limit = None,
+        drop_empty: bool = True,
     ):
         eos = tokenizer.eos_token_id
         if eos is None:
             raise ValueError("the tokenizer has no eos token; set tokenizer.eos_token, which ends every target.")
         prompt_limits = _per_task(max_prompt_len, "max_prompt_len", self.TASKS, least=1)
         target_limits = _per_task(max_target_len, "max_target_len", self.TASKS, least=2)  # a token + eos
-        self.rows = list(rows)
+        rows = list(rows)
+        self.rows: list[Mapping[str, str]] = []
         self.items: list[dict[str, list[int]]] = []
+        self.dropped: list[int] = []  # indices in `rows` of the rows with an empty target
         self.truncated_prompts = dict.fromkeys(self.TASKS, 0)
         self.truncated_targets = dict.fromkeys(self.TASKS, 0)
         cut_prompt_rows, cut_target_rows = set(), set()
-        for i, row in enumerate(self.rows):
+        for i, row in enumerate(rows):
             _check_row(row, i, self.TASKS)
-            item = {}
-            for task in self.TASKS:
-                prompt, target = _encode(tokenizer, row, task)
-                if not target:
+            encoded = {task: _encode(tokenizer, row, task) for task in self.TASKS}
+            if empty := [task for task, (_, target) in encoded.items() if not target]:
+                if not drop_empty:
                     raise ValueError(
-                        f"row {i}: {task}_out {row[f'{task}_out']!r} has no tokens, so every label but the eos "
-                        "would be -100 and the row would train on nothing. Fix the target or drop the row."
+                        f"row {i}: {empty[0]}_out {row[f'{empty[0]}_out']!r} has no tokens, so every label but the "
+                        "eos would be -100 and the row would train on nothing. Fix the target or drop the row "
+                        "(drop_empty=True)."
                     )
+                self.dropped.append(i)
+                continue
+            item = {}
+            for task, (prompt, target) in encoded.items():
                 limit = prompt_limits[task]
                 if limit is not None and len(prompt) > limit:
                     prompt = prompt[-limit:]
@@ -260,7 +283,18 @@ class PDSSDataset(Dataset):
                     cut_target_rows.add(i)
                 item[f"{task}_input_ids"] = prompt + target + [eos]
                 item[f"{task}_labels"] = [IGNORE_INDEX] * len(prompt) + target + [eos]
+            self.rows.append(row)
             self.items.append(item)
+        self.n_dropped = len(self.dropped)
+        if self.n_dropped:
+            targets = " or ".join(f"{task}_out" for task in self.TASKS)
+            if not self.items:
+                raise ValueError(f"{type(self).__name__}: all {len(rows)} rows have an empty target ({targets}); "
+                                 "there is nothing to train on. Check where the targets come from (e.g. a teacher "
+                                 "reply that starts with a newline is cut to nothing by stop=['\\n']).")
+            warnings.warn(f"{type(self).__name__}: dropped {self.n_dropped} of {len(rows)} rows with an empty target "
+                          f"({targets}): rows {self.dropped[:10]}{' ...' if self.n_dropped > 10 else ''}.",
+                          stacklevel=2)
         n = max(len(self.rows), 1)
         self.truncation_rate = len(cut_prompt_rows) / n
         self.target_truncation_rate = len(cut_target_rows) / n
@@ -332,6 +366,16 @@ class DistillCollator(PDSSCollator):
     TASKS = DISTILL_TASKS
 
 
+class LogLastStep(TrainerCallback):
+    """Logs the last training step too (with step-wise logging), so that a run of fewer steps than
+    `logging_steps`, or one whose step count `logging_steps` does not divide, still logs its final loss."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if args.logging_strategy == IntervalStrategy.STEPS and state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
+
+
 class PDSSTrainer(Trainer):
     """A transformers `Trainer` whose loss is `alpha * L_first + (1 - alpha) * L_second` over the two
     tasks of `TASKS` (encoder and decoder), each the model's mean cross-entropy over its non-masked
@@ -342,6 +386,9 @@ class PDSSTrainer(Trainer):
     collator with `processing_class`'s pad id (or its eos id). The loss is a per-batch mean, so
     `num_items_in_batch` is not used (Trainer passes None here, since no batch key is "labels") and
     Trainer scales the loss for gradient accumulation itself.
+
+    The last step is always logged (`LogLastStep`), and `loss_history()` lists the logged training
+    losses: at least one row for any run of at least one step, whatever `logging_steps` is.
     """
 
     TASKS: tuple[str, str] = PDSS_TASKS
@@ -366,6 +413,16 @@ class PDSSTrainer(Trainer):
         self._part_sums = dict.fromkeys(self.TASKS, 0.0)
         self._part_count = 0
         super().__init__(model=model, args=args, data_collator=data_collator, **kwargs)
+        self.add_callback(LogLastStep)
+
+    def loss_history(self) -> pd.DataFrame:
+        """The logged training losses, one row per log (`llmtut.training.loss_history`: step, epoch, loss),
+        with a `{task}_loss` column for each task (NaN for a task that was not run, at weight 0)."""
+        table = loss_history(self.state.log_history)
+        logs = [h for h in self.state.log_history if "loss" in h]
+        for task in self.TASKS:
+            table[f"{task}_loss"] = [h.get(f"{task}_loss", math.nan) for h in logs]
+        return table
 
     @property
     def alpha(self) -> float:

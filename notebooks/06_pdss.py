@@ -30,10 +30,23 @@
 # - as a **decoder**, it reads the perturbed question, the rationale the LLM gave for it and the
 #   private question, and writes the rationale for the private question.
 #
-# The source material is the PDSS tutorial of a federated-learning framework. Its trainer needs the
-# framework's whole runtime, its dataset class has a key typo (`docoder`), its 64-token limit cuts the
-# decoder prompt, and it never shows a result. Here every piece is in `llmtut` (a completions client,
-# the InferDPT kit, the datasets and trainers), runs on plain transformers, and each step is measured:
+# The source material is the PDSS tutorial of a federated-learning framework (FATE-LLM). Here every piece
+# is in `llmtut` (a completions client, the InferDPT kit, the datasets and trainers), runs on plain
+# transformers, and each step is measured. Where we differ from the source, on purpose:
+#
+# - its trainer needs the framework's whole runtime; ours is a plain transformers `Trainer`;
+# - its dataset class has a key typo (`docoder`), and its 64-token limit cuts the decoder prompt; we
+#   check the fields by name and measure the limits;
+# - it masks every pad id, so a model whose pad is its eos never learns to stop; we mask by position;
+# - a question is rendered differently: the source writes `Question:{{question}}` and then
+#   `Choices:{{choices.text}}`, the choice texts as one Python list without labels
+#   (`Choices:['dry palms', 'wet palms', ...]`), and its rationales end "the answer is 'dry palms'".
+#   Ours is `llmtut.formats.format_question`: one "A. text" line per choice, under "Choices:", with
+#   the record's own labels, and we ask for rationales that end "So the answer is dry palms." (the
+#   answer is read from either style);
+# - a teacher reply or a recovered rationale that is empty is dropped from the training data, and
+#   counted, instead of being learned as "write nothing";
+# - it never shows a result; we do:
 #
 # 1. a remote LLM on an OpenAI-compatible API, with a client that resumes an interrupted run;
 # 2. InferDPT, and what each epsilon costs: words changed, teacher accuracy, words leaked;
@@ -52,6 +65,7 @@ if "google.colab" in sys.modules:
 # %%
 import contextlib
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -66,9 +80,9 @@ from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArgument
 from llmtut import profiles
 from llmtut.completions import CompletionsClient
 from llmtut.evaluation import module_path
-from llmtut.formats import ANSWER_CUE, answer_text, format_question, parse_answer
+from llmtut.formats import ANSWER_CUE, answer_text, format_question, is_correct
 from llmtut.generation import choice_log_likelihoods, generate_answers
-from llmtut.inferdpt import WORD, InferDPTKit, changed_fraction
+from llmtut.inferdpt import InferDPTKit, changed_fraction
 from llmtut.pdss import (
     DistillDataset,
     DistillTrainer,
@@ -203,14 +217,13 @@ print("teacher:", teacher_name, "at", base_url)
 # %% [markdown]
 # First, the rationales for the private questions as they are. These are what the decoder will learn
 # to recover, and (on the test questions) the reference that recovered rationales are scored against.
-# The answer is read from the rationale's last sentence, "So the answer is ...".
+# The answer is read from the rest of the line after the rationale's last "the answer is", and compared
+# with the right choice's text ignoring case, quotes and final periods (`llmtut.formats.is_correct`).
 
 # %%
 def is_right(rationales: list[str], recs: list[dict]) -> list[bool]:
-    """Whether each rationale ends with the record's answer ("So the answer is X."), ignoring case."""
-    answers = [parse_answer(t) for t in rationales]
-    return [a is not None and a.casefold() == answer_text(r).casefold() for a, r in zip(answers, recs,
-                                                                                                 strict=True)]
+    """Whether each rationale ends with the record's answer ("So the answer is X.")."""
+    return [is_correct(t, r) for t, r in zip(rationales, recs, strict=True)]
 
 
 def accuracy(rationales: list[str], recs: list[dict]) -> float:
@@ -251,7 +264,8 @@ assert InferDPTKit.load(out_dir / "inferdpt_kit").perturb("Which planet is red?"
     "Which planet is red?", 1.0, 0)
 coverage = sum(kit.coverage(r["question"]) for r in train) / len(train)
 print(f"{len(kit.words)} words in the kit; it can perturb {coverage:.0%} of the questions' long words")
-word = max((w for w in WORD.findall(train[0]["question"]) if kit.lookup(w) is not None), key=len)
+# the longest word of the first question the kit can perturb, in the kit's spelling ("Which" -> "which")
+word = next(w for r in train if (w := kit.longest_word(r["question"])) is not None)
 for eps in (1.0, 6.0):
     cands = kit.candidates(word, eps, SEED)
     top = sorted(cands.items(), key=lambda kv: -kv[1])[:5]
@@ -317,7 +331,9 @@ plt.show()
 # `PDSSDataset` tokenizes prompt and target apart, masks the prompt with -100, and ends each target
 # with the eos as a label, even where eos and pad are the same token (the source masks every pad id,
 # so its model never learns to stop). `fit_limits` measures the longest prompt and target of each
-# task, so nothing is cut; the source's 64 tokens would cut every decoder prompt.
+# task, so nothing is cut; the source's 64 tokens would cut every decoder prompt. A row whose target is
+# empty (a teacher reply that was empty, or began with a newline and so was cut to nothing by the
+# client's `stop=["\n"]`) would teach the model to write nothing: the dataset drops it, and counts it.
 
 # %%
 p_train = [perturb_record(kit, r, EPSILON, (SEED, i)) for i, r in enumerate(train)]
@@ -326,17 +342,19 @@ p_rationales = client.complete([teacher_prompt(format_question(r)) for r in p_tr
 rows = [build_fields(format_question(r), format_question(p), pr, cr)
         for r, p, pr, cr in zip(train, p_train, p_rationales, clean_train, strict=True)]
 limits = fit_limits(rows, tokenizer)
-pdss_data = PDSSDataset(rows, tokenizer, **limits)
+pdss_data = PDSSDataset(rows, tokenizer, **limits)  # drops (and counts) rows whose clean rationale is empty
 record("decoder.truncation_rate", pdss_data.truncation_rate)
-decoder_prompt_lens = [len(tokenizer(r["decoder_in"])["input_ids"]) for r in rows]
+n_dropped = record("teacher.n_empty_rationales_dropped", pdss_data.n_dropped)
+print(f"{n_dropped} of {len(rows)} rows dropped: the teacher's rationale for the private question was empty")
+decoder_prompt_lens = [len(tokenizer(r["decoder_in"])["input_ids"]) for r in pdss_data.rows]
 print(f"limits: {limits}\ndecoder prompts: {min(decoder_prompt_lens)}-{max(decoder_prompt_lens)} tokens; "
-      f"over the source's 64: {sum(n > 64 for n in decoder_prompt_lens) / len(rows):.0%}")
+      f"over the source's 64: {sum(n > 64 for n in decoder_prompt_lens) / len(pdss_data):.0%}")
 item = pdss_data[0]
 print(f"row 0: encoder {len(item['encoder_input_ids'])} tokens, "
       f"{sum(t != -100 for t in item['encoder_labels'])} labelled; decoder {len(item['decoder_input_ids'])} tokens, "
       f"{sum(t != -100 for t in item['decoder_labels'])} labelled (the last label is the eos: "
       f"{item['decoder_labels'][-1] == tokenizer.eos_token_id})\n")
-print(rows[0]["decoder_in"] + rows[0]["decoder_out"])
+print(pdss_data.rows[0]["decoder_in"] + pdss_data.rows[0]["decoder_out"])
 
 # %% [markdown]
 # ## Training the encoder-decoder
@@ -344,25 +362,31 @@ print(rows[0]["decoder_in"] + rows[0]["decoder_out"])
 # `PDSSTrainer` is a transformers `Trainer` whose `compute_loss` runs the model on the encoder half and
 # on the decoder half of each batch (padded separately by `PDSSCollator`) and returns
 # `alpha * L_encoder + (1 - alpha) * L_decoder`; both parts are logged. `remove_unused_columns=False`
-# keeps the two halves in the batch, since the model's `forward` takes neither by name.
+# keeps the two halves in the batch, since the model's `forward` takes neither by name. The losses are
+# logged once per epoch, and at the last step (`loss_history()` is never empty).
 
 # %%
-def training_args(name: str, epochs: int) -> TrainingArguments:
+BATCH_SIZE = 16
+
+
+def training_args(name: str, epochs: int, n_rows: int) -> TrainingArguments:
+    steps_per_epoch = math.ceil(n_rows / BATCH_SIZE)
     return TrainingArguments(
-        output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=16, learning_rate=lr,
-        lr_scheduler_type="cosine", warmup_steps=10, logging_steps=19, data_seed=SEED, remove_unused_columns=False,
-        bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(), **quiet_trainer_args(SEED, DEVICE),
+        output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=BATCH_SIZE,
+        learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=10, logging_steps=steps_per_epoch,
+        data_seed=SEED, remove_unused_columns=False, bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
+        **quiet_trainer_args(SEED, DEVICE),
     )
 
 
 tokenizer.padding_side = "right"
-pdss_trainer = PDSSTrainer(model=slm, args=training_args("pdss", PDSS_EPOCHS), train_dataset=pdss_data,
-                           processing_class=tokenizer, alpha=ALPHA)
+pdss_trainer = PDSSTrainer(model=slm, args=training_args("pdss", PDSS_EPOCHS, len(pdss_data)),
+                           train_dataset=pdss_data, processing_class=tokenizer, alpha=ALPHA)
 pdss_trainer.remove_callback(PrinterCallback)  # the table below shows the log
 t0 = time.perf_counter()
 pdss_trainer.train()
 print(f"trained in {time.perf_counter() - t0:.0f} s")
-pdss_log = pd.DataFrame([h for h in pdss_trainer.state.log_history if "encoder_loss" in h])
+pdss_log = pdss_trainer.loss_history()  # a task of weight 0 (ALPHA 0 or 1) shows NaN
 display(pdss_log[["epoch", "loss", "encoder_loss", "decoder_loss"]].round(3))
 
 # %% [markdown]
@@ -464,17 +488,21 @@ train_flow = pdss_flow(train, SEED + 1)
 distill_rows = [build_distill_fields(format_question(r), answer_text(r), rationale)
                 for r, rationale in zip(train, train_flow["recovered"], strict=True)]
 print(f"recovered {len(train)} training rationales in {time.perf_counter() - t0:.0f} s; "
-      f"{accuracy(train_flow['recovered'], train):.0%} of them end with the right answer\n")
-print(distill_rows[0]["explain_in"] + distill_rows[0]["explain_out"])
+      f"{accuracy(train_flow['recovered'], train):.0%} of them end with the right answer")
+# one dataset for both trainings (the student's tokenizer); it drops, and counts, the rows whose recovered
+# rationale is empty (the SLM ended it at once)
+distill_data = DistillDataset(distill_rows, tokenizer, **fit_limits(distill_rows, tokenizer, ("predict", "explain")))
+n_empty_recovered = record("distill.n_empty_rationales_dropped", distill_data.n_dropped)
+print(f"{n_empty_recovered} of {len(distill_rows)} rows dropped: their recovered rationale is empty\n")
+print(distill_data.rows[0]["explain_in"] + distill_data.rows[0]["explain_out"])
 
 
 # %%
 def distill(alpha: float, name: str) -> dict:
     model, tok = profiles.load_pretrained("pdss_student", PROFILE, AutoModelForCausalLM, DEVICE)
     tok.padding_side = "right"
-    data = DistillDataset(distill_rows, tok, **fit_limits(distill_rows, tok, ("predict", "explain")))
-    trainer = DistillTrainer(model=model, args=training_args(name, DISTILL_EPOCHS), train_dataset=data,
-                             processing_class=tok, alpha=alpha)
+    trainer = DistillTrainer(model=model, args=training_args(name, DISTILL_EPOCHS, len(distill_data)),
+                             train_dataset=distill_data, processing_class=tok, alpha=alpha)
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     prompts = [build_distill_fields(format_question(r), "", "")["predict_in"] for r in test]

@@ -57,7 +57,7 @@ class _Stub(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "text": answer(body["prompt"], body["temperature"]),
+                        "text": server.reply(body["prompt"], body["temperature"]),
                         "finish_reason": "stop",
                         "logprobs": None,
                     }
@@ -89,6 +89,7 @@ def stub():
     server.fail_first, server.fail_status = 0, 500  # the first fail_first requests get fail_status
     server.fail_after = None  # after this many successes, every request gets a 500
     server.delay = lambda index, body: 0.0  # seconds to wait before answering request `index`
+    server.reply = answer  # the completion text (or None) for (prompt, temperature)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     server.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -234,6 +235,18 @@ def test_a_line_cut_short_by_a_crash_is_dropped_and_its_prompt_requested_again(s
     assert sorted(requested(stub)) == sorted([lost, PROMPTS[4]])
     assert len(read_cache(path)) == 5  # every line parses again: the fragment did not swallow an append
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_an_empty_reply_is_an_empty_string_in_order_and_cached_not_an_error(stub, tmp_path):
+    # A teacher whose reply starts with a newline, cut there by stop=["\n"], answers "" (some servers: null).
+    replies = {PROMPTS[1]: "", PROMPTS[2]: None}
+    stub.reply = lambda prompt, temperature: replies.get(prompt, answer(prompt, temperature))
+    expected = [answer(PROMPTS[0]), "", "", answer(PROMPTS[3])]
+    assert client(stub, tmp_path, stop=["\n"]).complete(PROMPTS[:4]) == expected
+    stub.requests = []
+    again = client(stub, tmp_path, stop=["\n"])  # the empty replies are cached like the others
+    assert again.complete(PROMPTS[:4]) == expected
+    assert stub.requests == [] and again.n_cached == 4
 
 
 def test_different_generation_parameters_are_different_cache_keys(stub, tmp_path):

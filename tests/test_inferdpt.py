@@ -147,6 +147,21 @@ def test_the_candidate_set_always_holds_the_word_itself_as_its_likeliest_member(
     assert sizes[0.5] > 5 * sizes[50]
 
 
+def test_a_capitalised_word_is_found_and_its_candidates_are_keyed_by_the_kits_spelling(kit):
+    assert "Mountain" not in kit.words and "mountain" in kit.words
+    assert kit.vocab_word("Mountain") == kit.vocab_word("mountain") == "mountain"
+    assert kit.vocab_word("zyxwv") is None and kit.vocab_word("ok") is None
+    # the longest perturbable word of a question that starts with it, as the chapter picks its example
+    question = "Mountain rivers cool the comet?"
+    word = kit.longest_word(question)
+    assert word == "mountain"
+    candidates = kit.candidates(word, 1.0, 0)
+    assert candidates[word] == max(candidates.values())
+    assert kit.candidates("Mountain", 1.0, 0) == candidates
+    assert kit.longest_word("Bright frozen comet") == "bright"  # the first of the longest, in the kit's spelling
+    assert kit.longest_word("ok, 42 zyxwv!") is None
+
+
 def test_a_smaller_budget_changes_more_words(kit):
     texts = sentences(20, seed=2)
 

@@ -163,11 +163,30 @@ def test_a_cut_target_keeps_its_eos(tokenizer):
         PDSSDataset(rows, tokenizer, max_target_len=1)
 
 
-def test_a_row_with_nothing_to_learn_raises(tokenizer):
+def test_a_row_with_nothing_to_learn_is_dropped_and_counted(tokenizer):
     rows = pdss_rows()
-    rows[1] = {**rows[1], "decoder_out": "   "}
-    with pytest.raises(ValueError, match=r"row 1: decoder_out .* has no tokens"):
-        PDSSDataset(rows, tokenizer)
+    # an empty teacher reply, or one that began with a newline and was cut there by stop=["\n"]
+    rows[1] = build_fields(format_question(RECORDS[1]), format_question(RECORDS[1]), "Perhaps.", "")
+    with pytest.warns(UserWarning, match=r"dropped 1 of 3 rows with an empty target .*rows \[1\]"):
+        ds = PDSSDataset(rows, tokenizer, **fit_limits(rows, tokenizer))
+    assert (ds.n_dropped, ds.dropped, len(ds)) == (1, [1], 2)
+    assert ds.rows == [rows[0], rows[2]]  # the kept rows, one per item
+    assert ds[1] == PDSSDataset([rows[2]], tokenizer)[0]
+    assert ds.truncation_rate == 0
+    with pytest.raises(ValueError, match=r"row 1: decoder_out '' has no tokens"):
+        PDSSDataset(rows, tokenizer, drop_empty=False)
+    with pytest.raises(ValueError, match="all 1 rows have an empty target"):
+        PDSSDataset([rows[1]], tokenizer)
+
+
+def test_an_empty_recovered_rationale_is_dropped_from_the_distillation_data(tokenizer):
+    rows = distill_rows()
+    rows[0] = build_distill_fields(format_question(RECORDS[0]), answer_text(RECORDS[0]), " \n")
+    with pytest.warns(UserWarning, match="dropped 1 of 3 rows"):
+        ds = DistillDataset(rows, tokenizer)
+    assert (ds.n_dropped, ds.dropped, ds.rows) == (1, [0], rows[1:])
+    clean = DistillDataset(distill_rows(), tokenizer)
+    assert (clean.n_dropped, clean.dropped, len(clean)) == (0, [], 3)
 
 
 def test_a_misspelt_field_names_the_row_the_field_and_the_typo(tokenizer):
@@ -262,6 +281,23 @@ def test_three_steps_train_and_log_both_parts(tmp_path, tokenizer):
     assert math.isfinite(trainer.evaluate(ds)["eval_loss"])
 
 
+@pytest.mark.parametrize("max_steps", [1, 3, 5])
+def test_a_run_shorter_than_logging_steps_still_logs_its_last_step(tmp_path, tokenizer, max_steps):
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1)
+    model = Qwen2ForCausalLM(config)
+    ds = PDSSDataset(pdss_rows(), tokenizer)
+    args = training_args(tmp_path, max_steps=max_steps, logging_steps=4, learning_rate=1e-2, seed=0)
+    trainer = PDSSTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer, alpha=0.5)
+    trainer.train()
+    history = trainer.loss_history()
+    assert list(history["step"]) == sorted({*range(4, max_steps + 1, 4), max_steps})  # never twice
+    assert list(history.columns) == ["step", "epoch", "loss", "encoder_loss", "decoder_loss"]
+    table = history[["epoch", "loss", "encoder_loss", "decoder_loss"]].round(3)  # as the chapter shows it
+    assert len(table) >= 1 and table.notna().all().all()
+
+
 def test_a_task_of_weight_zero_is_not_run_and_not_logged(tmp_path, tokenizer):
     torch.manual_seed(0)
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
@@ -277,6 +313,9 @@ def test_a_task_of_weight_zero_is_not_run_and_not_logged(tmp_path, tokenizer):
     assert len(calls) == 2  # one forward pass per step: the predict half only
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert all("explain_loss" not in h and h["loss"] == pytest.approx(h["predict_loss"], abs=1e-4) for h in logs)
+    history = trainer.loss_history()
+    assert len(history) == len(logs) and history["explain_loss"].isna().all()  # still a column, of NaN
+    assert list(history["predict_loss"]) == pytest.approx([h["predict_loss"] for h in logs])
 
 
 HUB_ARC = Path(__file__).resolve().parents[2] / "shared" / "hub-samples" / "allenai--ai2_arc" / "ARC-Easy" / "train.jsonl"
