@@ -1,5 +1,6 @@
 """The book's structure: paired notebooks without outputs, the Colab cell, the table of contents."""
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -57,3 +58,11 @@ def test_repository_url_matches_the_one_in_the_package():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == REPO_URL
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+def test_the_book_skips_every_venv_the_makefile_makes():
+    """jupyter-book reads every page-like file under the root: a venv's package READMEs break the build."""
+    venvs = re.findall(r"^\w*VENV \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert ".venv" in venvs and ".venv-colab" in venvs
+    excluded = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
+    assert [v for v in venvs if f"{v}/**" not in excluded] == []
