@@ -20,6 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from llmtut.formats import Record
 from llmtut.instructions import load_records, write_records
+from llmtut.precision import precision_for
 from llmtut.world import bases, detox_models, dialogues, pdss_models, tasks, words
 from llmtut.world.cache import world_card as _world_card
 
@@ -99,9 +100,14 @@ def load_pretrained(
     """(model, tokenizer) for `role` in `profile` with `model_class` (an `AutoModel...` class), the model
     in eval mode on `device`.
 
+    The weights load in fp32 (`llmtut.precision`: the book trains what it loads), whatever dtype the
+    checkpoint has: transformers 5 would keep bloom-560m's fp16 and Qwen2.5's bf16. Pass `dtype` to
+    choose another.
+
     No silent fallback: when the Hub cannot be reached in `hub`, this raises and names `tiny`.
     """
     name = resolve(role, profile)
+    model_kwargs = {**precision_for(device).load_kwargs(trains=True), **model_kwargs}
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = model_class.from_pretrained(name, **model_kwargs)

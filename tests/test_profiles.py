@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from datasets import Dataset
 
 from llmtut import profiles
@@ -55,6 +56,15 @@ def test_a_tokenizer_without_pad_token_is_refused(tmp_path, monkeypatch):
     monkeypatch.setitem(profiles.ROLES, "no_pad", profiles.Role(hub="x/y", tiny=lambda: tmp_path))
     with pytest.raises(ValueError, match="no pad token.*pad_token = tokenizer.eos_token"):
         profiles.load_causal_lm("no_pad", "tiny")
+
+
+def test_half_precision_checkpoints_load_in_fp32_for_training(tmp_path, monkeypatch):
+    model, tokenizer = profiles.load_causal_lm("masking_base", "tiny")
+    model.to(torch.float16).save_pretrained(tmp_path)  # as bloom-560m on the Hub
+    tokenizer.save_pretrained(tmp_path)
+    monkeypatch.setitem(profiles.ROLES, "fp16_checkpoint", profiles.Role(hub="x/y", tiny=lambda: tmp_path))
+    assert profiles.load_causal_lm("fp16_checkpoint", "tiny")[0].dtype == torch.float32
+    assert profiles.load_causal_lm("fp16_checkpoint", "tiny", dtype=torch.float16)[0].dtype == torch.float16
 
 
 def test_the_model_comes_back_in_eval_mode_on_the_device():
