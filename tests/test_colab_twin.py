@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from llmtut.world import hub
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ROOT / "colab-image.txt"
-FREEZE = ROOT.parent / "shared" / "hub-samples" / "colab" / "pip-freeze.gpu.txt"
+FREEZE = hub.default_samples() / "colab" / "pip-freeze.gpu.txt"
 
 
 def pins(path: Path) -> dict[str, str]:

@@ -2,7 +2,6 @@
 helpers that need no world (references, decoding settings) on small random models."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,10 +21,10 @@ from transformers.generation.utils import GenerationMixin
 
 from llmtut import detox, profiles
 from llmtut.evaluation import module_path
-from llmtut.world import detox_models
+from llmtut.world import detox_models, hub
 from llmtut.world.dialogues import INSULTS
 
-HUB_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hub-samples"
+HUB_SAMPLES = hub.default_samples()
 
 N = 60  # test dialogues per check: enough for the properties, fast on CPU
 

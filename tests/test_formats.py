@@ -1,8 +1,8 @@
 import json
 import random
-from pathlib import Path
 
 from llmtut import formats as ins
+from llmtut.world import hub
 
 WITH_INPUT = {"instruction": "Correct the spelling of the word.", "input": "baer", "output": "bear"}
 NO_INPUT = {"instruction": "What is 7 + 5?", "input": "", "output": "12"}
@@ -74,7 +74,7 @@ def test_same_answer_ignores_case_and_final_periods_but_not_other_words():
     assert not ins.same_answer("lever arm", "lever") and not ins.same_answer("levers", "lever")
 
 
-HUB_ARC = Path(__file__).resolve().parents[2] / "shared" / "hub-samples" / "allenai--ai2_arc" / "ARC-Easy" / "train.jsonl"
+HUB_ARC = hub.default_samples() / "allenai--ai2_arc" / "ARC-Easy" / "train.jsonl"
 
 
 def arc_first_half() -> list[dict]:

@@ -1,13 +1,12 @@
 import functools
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from llmtut import instructions as ins
 from llmtut.formats import RESPONSE_HEADERS, format_alpaca, format_phi3
-from llmtut.world import bpe, tasks
+from llmtut.world import bpe, hub, tasks
 
 P, M = 50256, -100
 WITH_INPUT = {"instruction": "Correct the spelling of the word.", "input": "baer", "output": "bear"}
@@ -88,7 +87,7 @@ def test_split_rejects_bad_fractions(records):
         ins.split_records(records, shuffle_seed=0, fractions=(0.8, 0.1, 0.05))
 
 
-HUB_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hub-samples"
+HUB_SAMPLES = hub.default_samples()
 HUB_INSTRUCTIONS = HUB_SAMPLES / "rasbt--instruction-data" / "instruction-data.json"
 needs_hub_instructions = pytest.mark.skipif(
     not HUB_INSTRUCTIONS.exists(), reason="../shared/hub-samples has no instruction-data.json (a fresh clone has none)"

@@ -1,6 +1,5 @@
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -27,6 +26,7 @@ from llmtut.pdss import (
     render,
     split_by_question,
 )
+from llmtut.world import hub
 
 EOS = "<|endoftext|>"
 RECORDS = [
@@ -318,7 +318,7 @@ def test_a_task_of_weight_zero_is_not_run_and_not_logged(tmp_path, tokenizer):
     assert list(history["predict_loss"]) == pytest.approx([h["predict_loss"] for h in logs])
 
 
-HUB_ARC = Path(__file__).resolve().parents[2] / "shared" / "hub-samples" / "allenai--ai2_arc" / "ARC-Easy" / "train.jsonl"
+HUB_ARC = hub.default_samples() / "allenai--ai2_arc" / "ARC-Easy" / "train.jsonl"
 
 
 def _arc_rows() -> list[dict]:

@@ -10,7 +10,7 @@ from datasets import Dataset
 
 from llmtut import profiles
 from llmtut.instructions import load_records, write_records
-from llmtut.world import tasks
+from llmtut.world import hub, tasks
 
 WITH_INPUT = {"instruction": "Correct the spelling of the word.", "input": "baer", "output": "bear"}
 
@@ -105,7 +105,7 @@ def test_download_uses_an_existing_file_without_network(tmp_path):
 
 # --- DialogSum in the Hub's layout: the real rows when ../shared/hub-samples is there, else generated ones ---
 
-HUB_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hub-samples"
+HUB_SAMPLES = hub.default_samples()
 
 
 def _generated_dialogsum(folder: Path) -> None:
