@@ -71,9 +71,15 @@ def register_varlen_attention() -> str:
     return VARLEN_SDPA
 
 
-def varlen_attention_for(device: str) -> str:
+FLASH_ATTENTION_2_MIN_CAPABILITY = (8, 0)  # flash-attn 2 has no kernels for Turing (a T4 is 7.5) or older
+
+
+def varlen_attention_for(device: str, capability: tuple[int, int] | None = None) -> str:
     """The `attn_implementation` for padding-free and packed rows on `device`: Flash Attention 2 on a
-    CUDA GPU that has the `flash-attn` package, else the hand-written varlen attention above."""
+    CUDA GPU of compute capability 8.0 or more that has the `flash-attn` package, else the hand-written
+    varlen attention above. `capability` defaults to the GPU's own."""
     if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
+        capability = capability or tuple(torch.cuda.get_device_capability(device))
+        if tuple(capability) >= FLASH_ATTENTION_2_MIN_CAPABILITY:
+            return "flash_attention_2"
     return register_varlen_attention()

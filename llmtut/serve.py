@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from llmtut.precision import precision_for
+
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -111,6 +113,15 @@ def _logging_proxy(target: str, request_log: Path) -> Iterator[str]:
         server.server_close()
 
 
+def serve_command(model_dir: str | os.PathLike, device: str, port: int) -> list[str]:
+    """The `transformers serve` command line for `model_dir` on `device`, listening on localhost:`port`."""
+    # An inference-only model: in the half precision this GPU computes in natively (fp16 on a T4, whose
+    # emulated bf16 is slow), in fp32 on the CPU; the default "auto" would keep the checkpoint's dtype.
+    dtype = str(precision_for(device).load_kwargs(trains=False)["dtype"]).removeprefix("torch.")
+    return [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),
+            "--host", "127.0.0.1", "--port", str(port), "--device", device, "--dtype", dtype]
+
+
 @contextmanager
 def served(
     model_dir: str | os.PathLike,
@@ -129,8 +140,7 @@ def served(
     port = free_port()
     log_dir = Path(request_log).parent if request_log else Path(model_dir).parent
     log_path = log_dir / "serve.log"
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--device", device]
+    command = serve_command(model_dir, device, port)
     with open(log_path, "wb") as log:
         env = {**os.environ, **(OFFLINE_ENV if offline else QUIET_ENV)}
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,

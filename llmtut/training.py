@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, PrinterCallback, Trainer, TrainerCallback
 
 from llmtut.generation import generate_answers
+from llmtut.precision import precision_for
 from llmtut.trainer_defaults import quiet_trainer_args
 
 
@@ -67,8 +68,9 @@ def small_run_args(max_epochs: int, batch_size: int, learning_rate: float, seed:
     """Keyword arguments shared by the book's small runs, for `TrainingArguments` or trl's configs.
 
     A constant learning rate (so that epochs to learn compare methods, not schedules), a loss logged
-    every step for the plots, and the book's quiet defaults (`quiet_trainer_args`: no checkpoints, no
-    reporting, no per-step bar, since StopWhenLearned has one).
+    every step for the plots, the book's quiet defaults (`quiet_trainer_args`: no checkpoints, no
+    reporting, no per-step bar, since StopWhenLearned has one), and the device's mixed precision
+    (`llmtut.precision`: fp16 on a T4, bf16 from compute capability 8.0, none on the CPU).
     """
     return dict(
         num_train_epochs=max_epochs,
@@ -77,6 +79,7 @@ def small_run_args(max_epochs: int, batch_size: int, learning_rate: float, seed:
         lr_scheduler_type="constant",
         logging_steps=1,
         **quiet_trainer_args(seed, device),
+        **precision_for(device).trainer_args(),
     )
 
 

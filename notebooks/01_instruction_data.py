@@ -33,6 +33,10 @@
 #
 # The words that later chapters use are all here: *prompt*, *response*, *padding*, *labels*
 # or *targets*, *-100*, *masking*, *validation loss*, *judge*.
+#
+# **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 10 GiB of GPU memory at its
+# fullest and about 13 minutes (estimated from the real models' shapes and its `hub` settings by
+# `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).

@@ -28,6 +28,10 @@
 # You will learn how `-100` labels work, why masking makes learning faster, how to check what a
 # model learned with an *iterative generate* view, and how to make a masking function fail
 # loudly instead of silently training on nothing.
+#
+# **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 10 GiB of GPU memory at its
+# fullest and about 2 minutes (estimated from the real models' shapes and its `hub` settings by
+# `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
@@ -211,14 +215,14 @@ run("masked", Trainer, TrainingArguments(output_dir="out/masked", **common_args)
 # it tokenizes both, marks the tokens where prompt+completion departs from the prompt alone as
 # the completion, and sets every other label to `-100`. (trl removed its older `DataCollatorForCompletionOnlyLM`; this is its
 # replacement.) Two of `SFTConfig`'s defaults differ from `TrainingArguments`': it turns on
-# gradient checkpointing and bf16 autocast. We switch both off so that the three runs differ in
-# the masking alone. Let us look at the labels it builds for the first example:
+# gradient checkpointing and bf16 autocast. We switch checkpointing off and take the precision from
+# `common_args` (the book's policy, `llmtut.precision`), so that the three runs differ in the masking alone. Let us look at the labels it builds for the first example:
 
 # %%
 pc_ds = Dataset.from_list([{"prompt": prompt_text(tokenizer, en), "completion": f" {es}{tokenizer.eos_token}"}
                            for en, es in TRAIN_WORDS.items()])
 sft_args = SFTConfig(output_dir="out/completion_only", completion_only_loss=True,
-                     gradient_checkpointing=False, bf16=False, **common_args)
+                     gradient_checkpointing=False, **common_args)
 probe = SFTTrainer(model=fresh_lora_model(), args=sft_args, train_dataset=pc_ds, processing_class=tokenizer)
 first = probe.train_dataset[0]
 print("labels:", first["labels"])

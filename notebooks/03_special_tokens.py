@@ -27,6 +27,10 @@
 # 3. the cost: the new token's embedding row is new, and must be initialised and learned. We
 #    compare three initialisations;
 # 4. with LoRA, the embedding rows are frozen: the new rows must be made trainable explicitly.
+#
+# **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 10 GiB of GPU memory at its
+# fullest and about 3 minutes (estimated from the real models' shapes and its `hub` settings by
+# `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
@@ -51,6 +55,7 @@ from llmtut import profiles, special_tokens
 from llmtut.formats import ASSISTANT, HUMAN
 from llmtut.generation import generate_answers
 from llmtut.masking import IGNORE_INDEX
+from llmtut.precision import precision_for
 from llmtut.report import record
 from llmtut.special_tokens import add_special_tokens_with_init, find_template, mask_before_template
 from llmtut.training import StopWhenLearned, plot_learning, small_run_args, train_until_learned, with_lora
@@ -171,8 +176,8 @@ capture = Capture()
 logging.getLogger("trl.trainer.sft_trainer").addHandler(capture)
 split = [{"prompt": f'{tokenizer.eos_token}{HUMAN} How do you say "{en}" in Spanish?',
           "completion": f"{ASSISTANT}{tokenizer.bos_token} {es}{tokenizer.eos_token}"} for en, es in TRAIN_WORDS.items()]
-probe_args = SFTConfig(output_dir="out/probe", completion_only_loss=True, gradient_checkpointing=False, bf16=False,
-                       report_to=[], use_cpu=DEVICE == "cpu")
+probe_args = SFTConfig(output_dir="out/probe", completion_only_loss=True, gradient_checkpointing=False,
+                       report_to=[], use_cpu=DEVICE == "cpu", **precision_for(DEVICE).trainer_args())
 probe = SFTTrainer(model=base_model, args=probe_args, train_dataset=Dataset.from_list(split),
                    processing_class=tokenizer)
 logging.getLogger("trl.trainer.sft_trainer").removeHandler(capture)
@@ -259,8 +264,10 @@ pd.DataFrame({init: init_stats(init) for init in special_tokens.INITS}).T.round(
 results = {}
 
 
-def train(name, init, train_new_rows=True, ends_turn=False):
+def train(name, init, train_new_rows=True, ends_turn=False, keep_model=False):
     """A fresh model with the templates added (`init` for their rows), LoRA, trained until it answers all five.
+
+    `keep_model`: keep the trained model for later sections; the others are freed (a GPU holds few copies).
 
     `ends_turn`: the answer ends with the human template instead of `</s>` (section 4).
     """
@@ -286,7 +293,7 @@ def train(name, init, train_new_rows=True, ends_turn=False):
                          train_correct=learned.final_correct, train_runtime_s=learned.train_runtime_s,
                          trainable_params=model.get_nb_trainable_parameters()[0],
                          new_rows_moved=(rows_after - rows_before).norm().item(), losses=learned.losses,
-                         model=model, tokenizer=tok, new_ids=ids)
+                         tokenizer=tok, new_ids=ids, **({"model": model} if keep_model else {}))
     print(f"{name}: {learned.final_correct}/5 right after {len(learned.correct_per_epoch)} epochs "
           f"(learned after {learned.epochs_to_learn}) in {learned.train_runtime_s:.1f}s; new rows moved by "
           f"{results[name]['new_rows_moved']:.4f}")
@@ -334,8 +341,8 @@ train("lora_alone_reads", "mean", train_new_rows=False)
 # with the two new rows trainable.
 
 # %%
-train("lora_without_new_rows", "mean", train_new_rows=False, ends_turn=True)
-train("lora", "mean", train_new_rows=True, ends_turn=True)
+train("lora_without_new_rows", "mean", train_new_rows=False, ends_turn=True, keep_model=True)
+train("lora", "mean", train_new_rows=True, ends_turn=True, keep_model=True)
 pd.DataFrame({"must write": [repr(f"perro{HUMAN}")] * 2,
               "wrote": [repr(generate_answers(results[n]["model"], results[n]["tokenizer"],
                                               [prompt_text(results[n]["tokenizer"], "dog")], 8, HUMAN)[0])

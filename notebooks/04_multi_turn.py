@@ -30,6 +30,10 @@
 # You will learn how a chat template is written, why its `{% generation %}` markers matter (and
 # what happens silently without them), and how to check that a model answers a question asked
 # *after* a first exchange, not only a question asked on its own.
+#
+# **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 8 GiB of GPU memory at its
+# fullest and about 1 minutes (estimated from the real models' shapes and its `hub` settings by
+# `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
@@ -284,13 +288,13 @@ run("manual", Trainer, TrainingArguments(output_dir="out/manual", **common_args)
 #
 # Now the dataset is just the messages. `SFTTrainer` applies the tokenizer's chat template with
 # `return_assistant_tokens_mask=True` and builds a `labels` column with `-100` outside the mask. (As in
-# chapter 02 we switch off `SFTConfig`'s gradient checkpointing and bf16 defaults, so that the two
+# chapter 02 we switch off `SFTConfig`'s gradient checkpointing and take the precision from `common_args`, so that the two
 # runs differ in who builds the masks alone.) The labels it builds for the first conversation:
 
 # %%
 messages_ds = Dataset.from_list([{"messages": m} for m in train_messages])
 sft_args = SFTConfig(output_dir="out/assistant_only", assistant_only_loss=True,
-                     gradient_checkpointing=False, bf16=False, **common_args)
+                     gradient_checkpointing=False, **common_args)
 probe = SFTTrainer(model=fresh_lora_model(), args=sft_args, train_dataset=messages_ds, processing_class=tokenizer)
 first = probe.train_dataset[0]
 print("trl's tokens == manual tokens:", first["input_ids"] == manual_rows[0]["input_ids"])

@@ -34,6 +34,10 @@
 #   paired difference that resamples dialogues, and ROUGE-L against all of a dialogue's reference
 #   summaries to check that the summaries are still summaries;
 # - the same detox with trl's `GRPOTrainer` on a causal summarizer, for comparison.
+#
+# **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 10 GiB of GPU memory at its
+# fullest and about 6 minutes (estimated from the real models' shapes and its `hub` settings by
+# `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
@@ -64,6 +68,7 @@ from llmtut.detox import SAMPLING, generation_settings, nothate_logits, nothate_
 from llmtut.evaluation import load_toxicity, module_path, paired_difference
 from llmtut.formats import summary_prompt
 from llmtut.ppo import PPOConfig, Seq2SeqPPOTrainer
+from llmtut.precision import precision_for
 from llmtut.report import record
 from llmtut.trainer_defaults import quiet_trainer_args
 
@@ -170,7 +175,8 @@ print(f"{type(base_model).__name__}: {total:,} parameters, {trainable:,} trainab
 
 # %%
 classifier_path = profiles.resolve("toxicity_classifier", PROFILE)
-classifier = pipeline("text-classification", model=classifier_path, device=DEVICE)
+classifier = pipeline("text-classification", model=classifier_path, device=DEVICE,
+                      **precision_for(DEVICE).load_kwargs(trains=False))  # it only scores: fp16 on a T4
 print(classifier.model.config.id2label)
 heldout = profiles.toxicity_sentences(600, seed=SEED + 1000)  # not the classifier's training seed
 predicted = classifier([t for t, _ in heldout], batch_size=64, truncation=True)
@@ -427,8 +433,8 @@ grpo_prompts = Dataset.from_dict({"prompt": train_prompts}).shuffle(seed=SEED).s
 grpo_args = GRPOConfig(
     output_dir="out/grpo", per_device_train_batch_size=GRPO_PROMPTS * GRPO_GENERATIONS,
     num_generations=GRPO_GENERATIONS, max_completion_length=64, max_steps=GRPO_STEPS, learning_rate=grpo_lr,
-    beta=0.04, **SAMPLING, logging_steps=1, bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
-    **quiet_trainer_args(SEED, DEVICE),
+    beta=0.04, **SAMPLING, logging_steps=1,
+    **quiet_trainer_args(SEED, DEVICE), **precision_for(DEVICE).trainer_args(),
 )
 grpo_trainer = GRPOTrainer(
     model=causal_model, reward_funcs=nothate_reward(classifier), args=grpo_args, train_dataset=grpo_prompts,

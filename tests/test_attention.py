@@ -1,3 +1,5 @@
+import importlib.util
+
 import pytest
 import torch
 from transformers import DataCollatorWithFlattening, Qwen2Config, Qwen2ForCausalLM
@@ -58,3 +60,14 @@ def test_varlen_attention_gradients_equal_those_of_a_block_diagonal_mask():
 
 def test_varlen_attention_for_a_cpu_is_the_hand_written_one():
     assert varlen_attention_for("cpu") == "sdpa_varlen"
+
+
+def test_flash_attention_2_only_from_compute_capability_8(monkeypatch):
+    """flash-attn 2 has no kernels below 8.0: a T4 (7.5) gets the hand-written varlen attention even
+    where the package imports; an A100 (8.0) gets Flash Attention 2."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "flash_attn" else real_find_spec(name, *a))
+    assert varlen_attention_for("cuda", capability=(7, 5)) == "sdpa_varlen"
+    assert varlen_attention_for("cuda", capability=(8, 0)) == "flash_attention_2"
+    assert varlen_attention_for("cpu", capability=(9, 0)) == "sdpa_varlen"

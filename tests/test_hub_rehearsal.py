@@ -21,6 +21,7 @@ from pathlib import Path
 import papermill
 import pytest
 
+from llmtut import t4_plan
 from llmtut.world import hub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,7 @@ def _write_report(row: dict) -> None:
         metrics = ", ".join(f"{k} {_short(v)}" for k, v in r["metrics"].items())
         lines.append(f"| {r['chapter']} | {r['result']} | {r['seconds']:.0f} | {', '.join(r['loaded'])} | "
                      f"{metrics} |")
+    lines += ["", t4_plan.report(t4_plan.plans())]
     (REPORT_DIR / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -156,3 +158,5 @@ def test_chapter_runs_on_the_standin_hub(chapter, standin_root, monkeypatch):
     assert row["loaded"], f"{chapter} loaded no stand-in model: is its hub path reading the stand-in Hub?"
     if chapter in CHECKS:
         CHECKS[chapter](row["metrics"])
+    plan = next(p for p in t4_plan.plans() if p.chapter == chapter)  # in the report above
+    assert plan.fits(), f"{chapter} does not fit a T4: {plan.peak_gib:.1f} GiB, {plan.minutes:.0f} min"

@@ -1,5 +1,8 @@
 """The precision policy, with the GPU's compute capability faked: a T4 gets fp16, never emulated bf16."""
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import TrainingArguments
@@ -45,3 +48,40 @@ def test_the_cpu_policy_is_a_valid_training_arguments_setting(tmp_path):
 def test_the_gpus_own_capability_is_read_when_none_is_given(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: T4)
     assert precision_for("cuda").capability == T4 and precision_for("cuda").autocast_dtype == torch.float16
+
+
+def test_small_runs_train_in_fp16_on_a_t4(monkeypatch):
+    from llmtut.training import small_run_args
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: T4)
+    args = small_run_args(max_epochs=1, batch_size=1, learning_rate=1e-3, seed=0, device="cuda")
+    assert (args["fp16"], args["bf16"]) == (True, False)
+    assert small_run_args(1, 1, 1e-3, 0, "cpu")["fp16"] is False
+
+
+def test_a_served_model_runs_in_the_policys_inference_dtype(monkeypatch):
+    from llmtut.serve import serve_command
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: T4)
+    assert serve_command("m", "cuda", 8000)[-2:] == ["--dtype", "float16"]
+    assert serve_command("m", "cpu", 8000)[-2:] == ["--dtype", "float32"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# What picks a dtype outside the policy: a precision flag, a dtype, a cast, or torch's own (emulated) answer.
+DTYPE_CHOICES = re.compile(r"\b(?:bf16|fp16)\s*=|is_bf16_supported|torch_dtype|\bdtype\s*=\s*(?:torch\.(?:float16|"
+                           r"bfloat16|half)|\"auto\")|\.(?:half|bfloat16)\(\)")
+
+
+def test_the_policy_is_the_only_place_that_picks_a_dtype():
+    """Every chapter and lesson module gets its dtypes from `llmtut.precision` (the tiny world, which
+    builds its own models on the CPU, is not the book's training code)."""
+    sources = [*ROOT.glob("notebooks/*.py"), *(ROOT / "llmtut").glob("*.py")]
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in sources if path.name != "precision.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1) if DTYPE_CHOICES.search(line)]
+    assert not found, "dtype chosen outside llmtut.precision:\n" + "\n".join(found)
+    loads = [f"{path.relative_to(ROOT)}:{n}" for path in sources if path.name != "profiles.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\w\.from_pretrained\(|\bpipeline\(\"", line) and "Peft" not in line and "Tokenizer" not in line
+             and "load_kwargs" not in line and "load_kwargs" not in (path.read_text().splitlines() + [""])[n]]
+    assert not loads, "from_pretrained without the policy's load_kwargs:\n" + "\n".join(loads)
