@@ -415,11 +415,17 @@ if torch.cuda.is_available():
 #
 # In the `hub` profile the chapter starts the judge itself, now that the answers exist and the
 # memory is free: `llmtut.serve.served` runs `transformers serve JUDGE_MODEL` on this machine
-# (`Qwen/Qwen2.5-3B-Instruct` by default, about 6 GB in bf16: it fits a T4 next to this notebook,
-# where a 7B model in bf16, 15 GB, would not), waits until it answers and stops it in the last
-# cell. The first run downloads the model. A small proxy in front of it writes every request it
-# receives to `judge_requests.jsonl`. To use a judge you already run (a larger model, vLLM,
-# Ollama, OpenAI), set `JUDGE_BASE_URL` to its base URL and `JUDGE_MODEL` to the name it serves.
+# (`Qwen/Qwen2.5-3B-Instruct` by default: 3.1 billion parameters, 5.7 GiB in fp16 on a T4, so it
+# fits once the three GPT-2 models are freed, where a 7B model, 14.2 GiB in fp16, would not), waits
+# until it answers and stops it in the last cell. The first run downloads the model. A small proxy
+# in front of it writes every request it receives to `judge_requests.jsonl`. To use a judge you
+# already run (a larger model, vLLM, Ollama, OpenAI), set `JUDGE_BASE_URL` to its base URL and
+# `JUDGE_MODEL` to the name it serves.
+#
+# The scores belong to the judge: compare the three models under one judge, never a score from
+# one judge with a score from another. A stronger judge (the source used an 8B Llama 3) follows the
+# 0-100 scale more consistently and tells close answers apart better; a 3B judge's scores are
+# noisier, so a small difference between two models means less.
 #
 # **In the `tiny` profile there is no judge.** No model small enough for this book's CI can
 # judge answers, so the chapter scores with `ReferenceScorer`: 100 for an exact match (ignoring
