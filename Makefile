@@ -45,7 +45,7 @@ install: $(VENV)/.installed
 # the chapters' install cell does on Colab: pip keeps what satisfies llmtut and upgrades or adds the rest.
 # Same torch as .venv (a CPU build; Colab has 2.11+cu128) and this machine's Python (Colab has 3.13).
 COLAB_VENV ?= .venv-colab
-$(COLAB_VENV)/.installed: pyproject.toml colab-image.txt
+$(COLAB_VENV)/.installed: pyproject.toml colab-image.txt colab-install.txt
 	test -x $(COLAB_VENV)/bin/python || $(PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_VENV)/bin/python -m pip install "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX) --retries 1 --timeout 20
 	$(COLAB_VENV)/bin/python -m pip install -r colab-image.txt
@@ -67,6 +67,7 @@ test: world lint
 # Every chapter's hub profile against the stand-in Hub (llmtut.world.hub), offline, with small step
 # counts, in the Colab twin; report: _build/rehearsal/report.md. `make test` runs it too.
 hub-rehearsal: world $(COLAB_VENV)/.installed
+	$(COLAB_VENV)/bin/python -m pytest -v -ra tests/test_colab_install.py -k twin
 	$(COLAB_VENV)/bin/python -m pytest -v -ra -m rehearsal tests/test_hub_rehearsal.py
 	@echo "Report: $(CURDIR)/_build/rehearsal/report.md"
 

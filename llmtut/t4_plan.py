@@ -411,3 +411,8 @@ def report(rows: list[Plan]) -> str:
                   + "; ".join(f"{k} {v:.2f}" for k, v in p.memory.items()) + " GiB. Time: "
                   + "; ".join(f"{k} {v / 60:.1f}" for k, v in p.time_s.items()) + " min."]
     return "\n".join(lines)
+
+
+def readme_rows(rows: list[Plan]) -> list[str]:
+    """One line per chapter for the README's "Running on Colab" table (tests/test_t4_plan.py checks it)."""
+    return [f"| {p.chapter} | about {p.peak_gib:.0f} GiB | about {p.minutes:.0f} min | {p.settings} |" for p in rows]

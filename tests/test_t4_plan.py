@@ -113,3 +113,9 @@ def test_the_longest_rows_are_those_of_the_real_data():
             "instruction_phi3": longest(format_phi3(r, with_response=True) for r in records),
             "dialogsum_prompt": longest(summary_prompt(d) for d in dialogues if 200 <= len(d) <= 1000),
             "arc_question": longest(format_question(r) for r in arc)} == t4_plan.LONGEST
+
+
+def test_the_readme_gives_each_chapters_t4_plan():
+    readme = (ROOT / "README.md").read_text()
+    missing = [row for row in t4_plan.readme_rows(t4_plan.plans()) if row not in readme]
+    assert not missing, "README's 'Running on Colab' table should read:\n" + "\n".join(missing)
