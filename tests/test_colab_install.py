@@ -164,6 +164,31 @@ def torch_stand_in(folder: Path) -> None:
         wheel.writestr(f"{info}/RECORD", "")
 
 
+# Requirements that PyPI has as source only (rouge-score): Colab's pip builds them, a pure-Python wheel.
+# The dry run takes binaries only (pip needs that for another Python's platform), so they are built here
+# first, from the same PyPI, and offered to it.
+SOURCE_ONLY = {"rouge-score"}
+
+
+def build_source_only(folder: Path, env: dict[str, str]) -> None:
+    """Wheels of llmtut's source-only requirements, at the newest version its bound allows, into `folder`."""
+    wanted = [line for line in requirements() if canonicalize_name(Requirement(line).name) in SOURCE_ONLY]
+    if not wanted:
+        return
+    cert = ["--cert", os.environ["PIP_CERT"]] if os.environ.get("PIP_CERT") else []
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--isolated", "--disable-pip-version-check",
+               "--progress-bar", "off", *cert, "--index-url", INDEX, "-w", str(folder), *wanted]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"could not build {wanted} from PyPI's source:\n{done.stdout}{done.stderr}"
+
+
+def pip_env() -> dict[str, str]:
+    """The environment for pip: this machine's pip configuration left out (PyPI only, as on Colab)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull  # skips every pip.conf (--isolated leaves the global one in force)
+    return env
+
+
 def unreachable(url: str) -> str | None:
     try:
         urllib.request.urlopen(url, timeout=20).close()
@@ -211,10 +236,8 @@ def pip_dry_run(work: Path, pins: dict[str, str], free: set[str]) -> tuple[str, 
     (work / "constraints.txt").write_text("\n".join([*constraints, f"torch=={COLAB_TORCH}"]) + "\n")
     platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(COLAB_GLIBC_MINOR, 4, -1)]
     platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
-    # PIP_CONFIG_FILE=/dev/null skips every pip.conf (--isolated leaves the global one in force). --target:
-    # pip (23.2) takes --platform and its kin only with it; a dry run writes nothing there.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
-    env["PIP_CONFIG_FILE"] = os.devnull
+    # --target: pip (23.2) takes --platform and its kin only with it; a dry run writes nothing there.
+    env = pip_env()
     cert = ["--cert", os.environ["PIP_CERT"]] if os.environ.get("PIP_CERT") else []
     report = work / "report.json"
     command = [
@@ -224,7 +247,7 @@ def pip_dry_run(work: Path, pins: dict[str, str], free: set[str]) -> tuple[str, 
         "--cache-dir", str(PIP_CACHE),
         "--python-version", "3.13", "--implementation", "cp", "--abi", "cp313", "--abi", "abi3", "--abi", "none",
         *(f"--platform={platform}" for platform in platforms), "--only-binary=:all:",
-        "--index-url", INDEX, "--find-links", str(work.parent / "torch"),
+        "--index-url", INDEX, "--find-links", str(work.parent / "wheels"),
         "--constraint", str(work / "constraints.txt"), *requirements(),
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -244,7 +267,8 @@ def dry_run(tmp_path_factory):
     pins, full = colab_pins()
     expected = read_pins(EXPECTED)
     work = tmp_path_factory.mktemp("colab-install")
-    torch_stand_in(work / "torch")
+    torch_stand_in(work / "wheels")
+    build_source_only(work / "wheels", pip_env())
     free = {name for name in expected if name in pins}
     first = None
     for attempt in range(4):

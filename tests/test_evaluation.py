@@ -122,10 +122,96 @@ def test_rouge_against_several_references_takes_the_best_per_prediction_and_per_
 
 
 def test_rouge_refuses_what_it_cannot_compute(rouge):
-    with pytest.raises(NotImplementedError, match="use_stemmer=False"):
-        rouge.compute(predictions=["a"], references=["a"], use_stemmer=True)
     with pytest.raises(ValueError, match="rougeW"):
         rouge.compute(predictions=["a"], references=["a"], rouge_types=["rougeW"])
+
+
+def test_rouge_clips_repeated_tokens_by_hand(rouge):
+    # "the cat the cat" (4 tokens, 3 bigrams) against "the cat sat on the mat" (6 tokens, 5 bigrams):
+    # - rouge1: "the" min(2, 2) + "cat" min(2, 1) = 3 hits: P = 3/4, R = 3/6, F = 2 * (3/4)(1/2) / (5/4) = 3/5
+    # - rouge2: "the cat" min(2, 1) = 1 hit ("cat the" is not in the reference): P = 1/3, R = 1/5, F = 1/4
+    # - rougeL: LCS "the cat ... the" = 3 ("the cat the cat" would need a "cat" after the second "the"):
+    #   P = 3/4, R = 3/6, F = 3/5; rougeLsum: one sentence each, so the same
+    result = rouge.compute(
+        predictions=["the cat the cat"], references=["the cat sat on the mat"], use_aggregator=False
+    )
+    assert result == {
+        "rouge1": [pytest.approx(3 / 5)],
+        "rouge2": [pytest.approx(1 / 4)],
+        "rougeL": [pytest.approx(3 / 5)],
+        "rougeLsum": [pytest.approx(3 / 5)],
+    }
+
+
+def test_rouge_stemmer_matches_word_forms_by_hand(rouge):
+    # The Porter stemmer (nltk's, no data download) turns "running" and "runs" into "run"; words of 3
+    # characters or fewer ("was") are left alone. Prediction "he was running home" (4 tokens, 3 bigrams),
+    # reference "he runs home" (3 tokens, 2 bigrams):
+    # - stemmed, "he run home" is all in the prediction: rouge1 P = 3/4, R = 3/3, F = 6/7; bigram "run home"
+    #   is shared: rouge2 P = 1/3, R = 1/2, F = 2/5; rougeL: LCS "he run home" = 3, F = 6/7
+    # - unstemmed, only "he" and "home" match: rouge1 P = 2/4, R = 2/3, F = 4/7; no bigram: rouge2 = 0
+    pred, ref = ["He was running home"], ["he runs home"]
+    stemmed = rouge.compute(predictions=pred, references=ref, use_stemmer=True, use_aggregator=False)
+    assert stemmed["rouge1"] == [pytest.approx(6 / 7)] and stemmed["rougeL"] == [pytest.approx(6 / 7)]
+    assert stemmed["rouge2"] == [pytest.approx(2 / 5)]
+    plain = rouge.compute(predictions=pred, references=ref, use_aggregator=False)
+    assert plain["rouge1"] == [pytest.approx(4 / 7)] and plain["rouge2"] == [0.0]
+    # "ran" is irregular: the stemmer does not map it to "run"
+    assert rouge.compute(predictions=["ran"], references=["run"], use_stemmer=True)["rouge1"] == 0.0
+    # the stemmer belongs to the default tokens: a tokenizer of one's own replaces them, stemming too
+    own_tokens = rouge.compute(
+        predictions=["running"], references=["runs"], use_stemmer=True, tokenizer=str.split
+    )
+    assert own_tokens["rouge1"] == 0.0
+
+
+def test_rouge_custom_tokenizer_replaces_lowercasing_and_punctuation_rules(rouge):
+    # str.split keeps case: "The" != "the", so 1 of 2 unigrams match each way: F = 1/2
+    result = rouge.compute(predictions=["The cat"], references=["the cat"], tokenizer=str.split)
+    assert result["rouge1"] == 0.5 and result["rouge2"] == 0.0
+    assert rouge.compute(predictions=["The cat"], references=["the cat"])["rouge1"] == 1.0
+
+
+def test_rouge_empty_prediction_or_reference_scores_zero(rouge):
+    # No tokens (an empty text, or punctuation only) means no hits: every score is 0, even for "" against "".
+    result = rouge.compute(predictions=["", "!!!", ""], references=["a b", "a b", ""], use_aggregator=False)
+    assert result == {
+        rouge_type: [0.0, 0.0, 0.0] for rouge_type in ("rouge1", "rouge2", "rougeL", "rougeLsum")
+    }
+    assert all(type(v) is float for values in result.values() for v in values)
+    # an empty prediction among others pulls the mean down: (1 + 0) / 2
+    assert rouge.compute(predictions=["a b", ""], references=["a b", "a b"])["rougeL"] == 0.5
+
+
+def test_rouge_per_example_output_follows_the_requested_types_and_the_predictions(rouge):
+    predictions = ["a b c", "a b", "c", "x y z"]
+    result = rouge.compute(
+        predictions=predictions,
+        references=["a b c"] * 4,
+        rouge_types=["rougeL", "rouge3"],
+        use_aggregator=False,
+    )
+    assert list(result) == ["rougeL", "rouge3"]
+    assert all(
+        len(values) == len(predictions) and all(type(v) is float for v in values)
+        for values in result.values()
+    )
+    # rougeL: LCS 3, 2, 1, 0 of 3 reference tokens: F = 1, 2*(1)(2/3)/(5/3) = 4/5, 2*(1)(1/3)/(4/3) = 1/2, 0
+    assert result["rougeL"] == [1.0, pytest.approx(4 / 5), pytest.approx(1 / 2), 0.0]
+    # rouge3: only "a b c" has a trigram
+    assert result["rouge3"] == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_rouge_mean_is_deterministic_and_leaves_numpy_random_state_alone(rouge):
+    # The Hub metric's bootstrap median draws from np.random's global state; this module takes the plain mean.
+    predictions, references = ["a b c", "a b", "c", "x y z"], ["a b c"] * 4
+    state = np.random.get_state()
+    first = rouge.compute(predictions=predictions, references=references, rouge_types=["rougeL"])
+    second = rouge.compute(predictions=predictions, references=references, rouge_types=["rougeL"])
+    assert first == second == {"rougeL": pytest.approx((1 + 4 / 5 + 1 / 2 + 0) / 4)}
+    assert type(first["rougeL"]) is float
+    after = np.random.get_state()
+    assert after[2] == state[2] and (after[1] == state[1]).all()
 
 
 # ----- toxicity -----

@@ -1,30 +1,30 @@
-"""ROUGE-N, ROUGE-L and ROUGE-Lsum F-measures, as an `evaluate` metric that loads offline.
+"""ROUGE-N, ROUGE-L and ROUGE-Lsum F-measures from Google's rouge_score package, as an `evaluate`
+metric that loads offline.
 
-Written by hand because `evaluate.load("rouge")` fetches its script from the Hub (unreachable
-offline), and that script wraps Google's rouge_score package, which pulls in nltk and absl.
-This copy follows rouge_score's defaults exactly:
-- tokens: lowercase, every run of characters other than [a-z0-9] becomes a space, split on
-  whitespace (no stemming: use_stemmer=True raises NotImplementedError);
+`evaluate.load("rouge")` fetches its script from the Hub, which no machine that builds this book can
+reach. This is that script's logic, loaded from a local path, computing with the same package:
+- rouge_score's RougeScorer scores a prediction against a reference. Its default tokens: lowercase,
+  every run of characters other than [a-z0-9] is a separator; use_stemmer=True applies nltk's Porter
+  stemmer (no download needed) to tokens longer than 3 characters;
 - rougeN: clipped n-gram overlap; rougeL: longest common subsequence (LCS) of the token lists;
-- rougeLsum: summary-level LCS (Lin 2004, section 3.2): texts are split into sentences at "\\n",
-  each reference sentence's LCS hits are unioned over the predicted sentences, and a token is
-  counted at most as often as it occurs in both texts (as rouge_score and ROUGE-1.5.5 do);
-- several references per prediction: the best F-measure over them, per rouge type.
+  rougeLsum: summary-level LCS (Lin 2004, section 3.2) over sentences separated by "\\n";
+- several references per prediction: the best F-measure over them, per rouge type (score_multi).
 
 One difference: with use_aggregator=True (the default) each score is the plain mean over the
 examples. The Hub metric reports the median of 1000 unseeded bootstrap resamples of that mean
-(rouge_score's BootstrapAggregator "mid"), which scatters around the same value from run to run.
+(rouge_score's BootstrapAggregator "mid"), drawn from numpy's global random state: it scatters around
+the same value from run to run, and moves that state. Scores are Python floats.
 
     rouge = evaluate.load("<this folder or this file>")
     rouge.compute(predictions=["hello there"], references=["hello there"])
     # {'rouge1': 1.0, 'rouge2': 1.0, 'rougeL': 1.0, 'rougeLsum': 1.0}
 """
 
-import re
-from collections import Counter
+from types import SimpleNamespace
 
 import datasets
 import evaluate
+from rouge_score import rouge_scorer
 
 _CITATION = """\
 @inproceedings{lin-2004-rouge,
@@ -44,7 +44,7 @@ _DESCRIPTION = """\
 ROUGE (Recall-Oriented Understudy for Gisting Evaluation) compares a predicted summary or
 translation with one or more references by their shared n-grams (rouge1, rouge2, ...) and their
 longest common subsequence (rougeL, and rougeLsum over newline-separated sentences). It is case
-insensitive. A dependency-free reimplementation of Google Research's rouge_score defaults:
+insensitive. A wrapper around Google Research's reimplementation of ROUGE (the rouge_score package):
 https://github.com/google-research/google-research/tree/master/rouge
 """
 
@@ -58,7 +58,7 @@ Args:
         "rougeLsum": summary-level LCS over sentences separated by newlines.
     use_aggregator: True (default) returns the mean F-measure over the examples; False returns one
         F-measure per example.
-    use_stemmer: not supported (rouge_score's Porter stemmer comes from nltk); must be False.
+    use_stemmer: True strips word suffixes with the Porter stemmer before matching (default tokens only).
     tokenizer: optional callable text -> list of tokens, replacing the default tokenisation.
 Returns:
     rouge1, rouge2, rougeL, rougeLsum (the requested rouge_types): a float each, or a list of floats.
@@ -69,99 +69,6 @@ Examples:
 """
 
 DEFAULT_ROUGE_TYPES = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
-
-
-def tokenize(text):
-    """rouge_score's default tokens: lowercase, runs of non-[a-z0-9] become spaces, split."""
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
-
-
-def fmeasure(precision, recall):
-    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-
-
-def rouge_n(ref, pred, n):
-    """F-measure of the clipped n-gram overlap of two token lists."""
-    ref_ngrams = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
-    pred_ngrams = Counter(tuple(pred[i : i + n]) for i in range(len(pred) - n + 1))
-    overlap = sum((ref_ngrams & pred_ngrams).values())
-    # max(..., 1): a text shorter than n has no n-grams, and scores 0 rather than dividing by 0
-    precision = overlap / max(sum(pred_ngrams.values()), 1)
-    recall = overlap / max(sum(ref_ngrams.values()), 1)
-    return fmeasure(precision, recall)
-
-
-def lcs_table(ref, pred):
-    """table[i][j] = length of the LCS of ref[:i] and pred[:j] (dynamic programming)."""
-    table = [[0] * (len(pred) + 1) for _ in range(len(ref) + 1)]
-    for i in range(1, len(ref) + 1):
-        for j in range(1, len(pred) + 1):
-            if ref[i - 1] == pred[j - 1]:
-                table[i][j] = table[i - 1][j - 1] + 1
-            else:
-                table[i][j] = max(table[i - 1][j], table[i][j - 1])
-    return table
-
-
-def rouge_l(ref, pred):
-    """F-measure of the longest common subsequence of two token lists."""
-    if not ref or not pred:
-        return 0.0
-    lcs = lcs_table(ref, pred)[-1][-1]
-    return fmeasure(lcs / len(pred), lcs / len(ref))
-
-
-def lcs_indices(ref, pred):
-    """Indices into `ref` of one LCS, read back from the table with rouge_score's tie-breaking."""
-    table = lcs_table(ref, pred)
-    i, j, indices = len(ref), len(pred), []
-    while i > 0 and j > 0:
-        if ref[i - 1] == pred[j - 1]:
-            indices.append(i - 1)
-            i, j = i - 1, j - 1
-        elif table[i][j - 1] > table[i - 1][j]:
-            j -= 1
-        else:
-            i -= 1
-    return indices[::-1]
-
-
-def rouge_lsum(ref_sents, pred_sents):
-    """Summary-level LCS F-measure of two texts given as lists of tokenized sentences."""
-    m, n = sum(map(len, ref_sents)), sum(map(len, pred_sents))
-    if not m or not n:
-        return 0.0
-    ref_left, pred_left = Counter(), Counter()  # tokens not yet counted as hits, so none counts twice
-    for sent in ref_sents:
-        ref_left.update(sent)
-    for sent in pred_sents:
-        pred_left.update(sent)
-    hits = 0
-    for ref in ref_sents:
-        union = sorted(set().union(*(lcs_indices(ref, pred) for pred in pred_sents)))
-        for token in (ref[i] for i in union):
-            if ref_left[token] > 0 and pred_left[token] > 0:
-                hits += 1
-                ref_left[token] -= 1
-                pred_left[token] -= 1
-    return fmeasure(hits / n, hits / m)
-
-
-def score(ref, pred, rouge_types, tokenizer=tokenize):
-    """{rouge_type: F-measure} of one prediction against one reference text."""
-    ref_tokens, pred_tokens = tokenizer(ref), tokenizer(pred)
-    scores = {}
-    for rouge_type in rouge_types:
-        if rouge_type == "rougeL":
-            scores[rouge_type] = rouge_l(ref_tokens, pred_tokens)
-        elif rouge_type == "rougeLsum":
-            # sentences are the non-empty lines, as in rouge_score
-            scores[rouge_type] = rouge_lsum(
-                [tokenizer(s) for s in ref.split("\n") if s], [tokenizer(s) for s in pred.split("\n") if s]
-            )
-        else:
-            scores[rouge_type] = rouge_n(ref_tokens, pred_tokens, int(rouge_type[5:]))
-    return scores
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -201,24 +108,19 @@ class Rouge(evaluate.Metric):
         use_stemmer=False,
         tokenizer=None,
     ):
-        if use_stemmer:
-            raise NotImplementedError(
-                "This offline ROUGE has no stemmer (rouge_score's Porter stemmer comes from nltk). "
-                "Pass use_stemmer=False, or use the Hub metric (evaluate.load('rouge') with rouge_score installed)."
-            )
         rouge_types = list(rouge_types or DEFAULT_ROUGE_TYPES)
-        for rouge_type in rouge_types:
-            if not re.fullmatch(r"rouge[1-9]|rougeL|rougeLsum", rouge_type):
-                raise ValueError(
-                    f"Unknown rouge type {rouge_type!r}: use 'rouge1' to 'rouge9', 'rougeL' or 'rougeLsum'."
-                )
-        tokenizer = tokenizer or tokenize
+        scorer = rouge_scorer.RougeScorer(
+            rouge_types,
+            use_stemmer=use_stemmer,
+            # rouge_score wants an object with a tokenize method, as the Hub metric's wrapper makes
+            tokenizer=SimpleNamespace(tokenize=tokenizer) if tokenizer else None,
+        )
         per_example = {rouge_type: [] for rouge_type in rouge_types}
         for refs, pred in zip(references, predictions, strict=True):
-            refs = [refs] if isinstance(refs, str) else refs
-            ref_scores = [score(ref, pred, rouge_types, tokenizer) for ref in refs]
-            for rouge_type in rouge_types:  # the best reference, per rouge type
-                per_example[rouge_type].append(max(s[rouge_type] for s in ref_scores))
+            # score_multi: the best reference per rouge type (one reference is a list of one)
+            scores = scorer.score_multi([refs] if isinstance(refs, str) else refs, pred)
+            for rouge_type in rouge_types:
+                per_example[rouge_type].append(float(scores[rouge_type].fmeasure))
         if not use_aggregator:
             return per_example
         return {rouge_type: sum(values) / len(values) for rouge_type, values in per_example.items()}
