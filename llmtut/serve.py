@@ -141,7 +141,7 @@ def served(
     log_dir = Path(request_log).parent if request_log else Path(model_dir).parent
     log_path = log_dir / "serve.log"
     command = serve_command(model_dir, device, port)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:  # appended: a restarted server keeps the earlier log
         env = {**os.environ, **(OFFLINE_ENV if offline else QUIET_ENV)}
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)

@@ -328,7 +328,7 @@ def plan_06() -> Plan:
     n_train, n_test, n_sweep, n_eps, micro, accumulation = 200, 100, 50, 4, 2, 8
     pdss_epochs, distill_epochs, question = 6, 10, LONGEST["arc_question"]
     encoder_row, decoder_row = 2 * question + 30, 2 * question + 2 * RATIONALE + 60  # prompt template included
-    training = {
+    training = {  # the PDSS student; then each distilled student, one at a time, after the PDSS one is freed
         "student Qwen2.5-0.5B, fp32, trains": weights_gib(student, 4),
         "gradients, AdamW state, fp16 weight copies": full_training_gib(student),
         f"activations (micro-batch {micro}, encoder and decoder rows, checkpointed)": activations_gib(

@@ -53,6 +53,10 @@
 # 3. the encoder-decoder SLM, trained with `alpha * L_encoder + (1 - alpha) * L_decoder`;
 # 4. the PDSS flow on private questions, with a log of every request the server received;
 # 5. step-by-step distillation against a label-only baseline.
+#
+# **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 12 GiB of GPU memory at its
+# fullest and about 21 minutes (estimated from the real models' shapes and its `hub` settings by
+# `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
@@ -64,6 +68,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import contextlib
+import gc
 import json
 import math
 import random
@@ -93,6 +98,7 @@ from llmtut.pdss import (
     fit_limits,
     split_by_question,
 )
+from llmtut.precision import precision_for
 from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen
 from llmtut.report import record
 from llmtut.serve import read_request_log, served
@@ -110,9 +116,9 @@ from llmtut.trainer_defaults import quiet_trainer_args
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
 SEED = 0
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-N_TRAIN = 300  # private questions the SLM learns from
+N_TRAIN = None  # private questions the SLM learns from. None: the profile's default below
 N_TEST = 100  # held-out private questions
-N_SWEEP = 100  # questions of the epsilon sweep (the first training questions)
+N_SWEEP = None  # questions of the epsilon sweep (the first training ones). None: the profile's default below
 EPSILON = 1.0  # the privacy budget of the PDSS run
 EPSILONS = (0.5, 1.0, 3.0, 6.0)
 ALPHA = 0.5  # weight of the encoder loss (PDSS) and of the Predict loss (distillation)
@@ -125,7 +131,11 @@ OUT_DIR = "out/06_pdss"
 
 # %%
 profiles.check_profile(PROFILE)
-lr = LR or {"tiny": 3e-3, "hub": 2e-5}[PROFILE]
+# hub: fewer questions than tiny, so fewer teacher calls (about 800 instead of 1,200) on a Colab T4
+defaults = {"tiny": {"lr": 3e-3, "n_train": 300, "n_sweep": 100},
+            "hub": {"lr": 2e-5, "n_train": 200, "n_sweep": 50}}[PROFILE]
+lr = LR or defaults["lr"]
+N_TRAIN, N_SWEEP = N_TRAIN or defaults["n_train"], N_SWEEP or defaults["n_sweep"]
 torch.manual_seed(SEED)
 out_dir = Path(OUT_DIR)
 out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,20 +209,28 @@ def teacher_prompt(question_text: str) -> str:
 teacher_name = TEACHER or profiles.resolve("pdss_teacher", PROFILE)
 request_log = out_dir / "server_requests.jsonl"
 request_log.unlink(missing_ok=True)
-server = contextlib.ExitStack()  # the last cell closes it, which stops a server started here
-base_url = TEACHER_URL or server.enter_context(
-    # a Hub model is downloaded when the server starts: give it time
-    served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny",
-           timeout_s=120 if PROFILE == "tiny" else 1800))
 cache_path = out_dir / "completions.jsonl"
 # A fresh cache, so that the request log shows every request of this run. To resume an interrupted
 # run instead, comment this line out: finished completions are then read back, not requested again.
 cache_path.unlink(missing_ok=True)
 client_log = out_dir / "client_requests.jsonl"  # every request the client sends, each attempt
 client_log.unlink(missing_ok=True)
-client = CompletionsClient(model=teacher_name, base_url=base_url, max_tokens=60, stop=["\n"], max_workers=8,
-                           cache_path=cache_path, log_path=client_log)
-print("teacher:", teacher_name, "at", base_url)
+server = contextlib.ExitStack()  # closing it stops a server started here; start_teacher enters it again
+
+
+def start_teacher() -> CompletionsClient:
+    """Start the teacher server here (unless TEACHER_URL names one elsewhere) and return a client for it.
+    Each start listens on a new port; the cache and both logs are appended to, never cleared."""
+    base_url = TEACHER_URL or server.enter_context(
+        # a Hub model is downloaded when the server first starts: give it time
+        served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny",
+               timeout_s=120 if PROFILE == "tiny" else 1800))
+    print("teacher:", teacher_name, "at", base_url)
+    return CompletionsClient(model=teacher_name, base_url=base_url, max_tokens=60, stop=["\n"], max_workers=8,
+                             cache_path=cache_path, log_path=client_log)
+
+
+client = start_teacher()
 
 # %% [markdown]
 # First, the rationales for the private questions as they are. These are what the decoder will learn
@@ -364,21 +382,33 @@ print(pdss_data.rows[0]["decoder_in"] + pdss_data.rows[0]["decoder_out"])
 # `alpha * L_encoder + (1 - alpha) * L_decoder`; both parts are logged. `remove_unused_columns=False`
 # keeps the two halves in the batch, since the model's `forward` takes neither by name. The losses are
 # logged once per epoch, and at the last step (`loss_history()` is never empty).
+#
+# An update is a batch of 16 rows in both profiles. On a T4 the logits of 16 rows over Qwen's 151,936-token
+# vocabulary would not fit beside the model's weights, gradients and AdamW state, so `hub` takes 2 rows at
+# a time and accumulates the gradients of 8, recomputing activations in the backward pass (gradient
+# checkpointing) instead of keeping them: the update is the same batch of 16. The teacher server, when
+# this chapter started it, is stopped while a student trains, so that both fit a T4 (15 GB), and
+# started again for the PDSS flow.
 
 # %%
-BATCH_SIZE = 16
+BATCH_SIZE = 16  # rows per optimizer step, in both profiles
+MICRO_BATCH = {"tiny": BATCH_SIZE, "hub": 2}[PROFILE]  # rows per forward pass
+# hub recomputes the activations in the backward pass (gradient checkpointing) instead of keeping them
+CHECKPOINTING = {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
 
 
 def training_args(name: str, epochs: int, n_rows: int) -> TrainingArguments:
-    steps_per_epoch = math.ceil(n_rows / BATCH_SIZE)
+    steps_per_epoch = math.ceil(n_rows / BATCH_SIZE)  # optimizer steps
     return TrainingArguments(
-        output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=BATCH_SIZE,
+        output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=MICRO_BATCH,
+        gradient_accumulation_steps=BATCH_SIZE // MICRO_BATCH, **(CHECKPOINTING if PROFILE == "hub" else {}),
         learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=10, logging_steps=steps_per_epoch,
-        data_seed=SEED, remove_unused_columns=False, bf16=DEVICE == "cuda" and torch.cuda.is_bf16_supported(),
-        **quiet_trainer_args(SEED, DEVICE),
+        data_seed=SEED, remove_unused_columns=False,
+        **quiet_trainer_args(SEED, DEVICE), **precision_for(DEVICE).trainer_args(),
     )
 
 
+server.close()  # the teacher leaves the GPU while the student trains (with TEACHER_URL, nothing to stop)
 tokenizer.padding_side = "right"
 pdss_trainer = PDSSTrainer(model=slm, args=training_args("pdss", PDSS_EPOCHS, len(pdss_data)),
                            train_dataset=pdss_data, processing_class=tokenizer, alpha=ALPHA)
@@ -424,6 +454,7 @@ def requests_so_far() -> list[str]:
     return [json.loads(line)["prompt"] for line in client_log.read_text().splitlines()] if client_log.exists() else []
 
 
+client = start_teacher()  # again, for the PDSS flow: a new port, the same cache and logs
 n_before = len(requests_so_far())
 t0 = time.perf_counter()
 flow = pdss_flow(test, SEED)
@@ -485,6 +516,14 @@ pd.DataFrame({"ROUGE-L vs clean rationale": [rouge_perturbed, rouge_recovered],
 # %%
 t0 = time.perf_counter()
 train_flow = pdss_flow(train, SEED + 1)
+server.close()  # the teacher's last request: it leaves the GPU before the two trainings below
+# The PDSS student is done: each training below loads a fresh one. Its trainer (with AdamW's state) goes,
+# and the student itself leaves the GPU.
+del pdss_trainer
+slm.to("cpu")
+gc.collect()  # a Trainer holds reference cycles: collect them now, not at some later point
+if DEVICE == "cuda":
+    torch.cuda.empty_cache()
 distill_rows = [build_distill_fields(format_question(r), answer_text(r), rationale)
                 for r, rationale in zip(train, train_flow["recovered"], strict=True)]
 print(f"recovered {len(train)} training rationales in {time.perf_counter() - t0:.0f} s; "
@@ -499,6 +538,7 @@ print(distill_data.rows[0]["explain_in"] + distill_data.rows[0]["explain_out"])
 
 # %%
 def distill(alpha: float, name: str) -> dict:
+    gc.collect()  # the previous student (and its optimizer state) must be gone before this one loads
     model, tok = profiles.load_pretrained("pdss_student", PROFILE, AutoModelForCausalLM, DEVICE)
     tok.padding_side = "right"
     trainer = DistillTrainer(model=model, args=training_args(name, DISTILL_EPOCHS, len(distill_data)),
@@ -565,4 +605,4 @@ summary
 # right), more `PDSS_EPOCHS`, or `ALPHA` closer to 0 to weigh the decoder more.
 
 # %%
-server.close()  # stops the local server (if this chapter started one)
+server.close()  # stops the local server (if this chapter started one and it still runs)
