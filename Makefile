@@ -19,11 +19,14 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export TOKENIZERS_PARALLELISM = false
 export HF_HUB_DISABLE_TELEMETRY = 1
 
-.PHONY: help install world book test hub-rehearsal gpu-test lint sync constraints clean
+.PHONY: help install world book test unit baseline bench hub-rehearsal gpu-test lint sync constraints clean
 
 help:
 	@echo "make book         build the offline book into _build/html (tiny profile)"
-	@echo "make test         lint + unit tests + every chapter through papermill (tiny profile)"
+	@echo "make test         lint + unit tests + every chapter through papermill (tiny profile) + drift check"
+	@echo "make unit         lint + unit tests only: the fast inner loop (about 2 minutes)"
+	@echo "make baseline     rewrite tests/baselines/tiny-cpu.json from this machine's chapter runs"
+	@echo "make bench        wall time, peak memory and speed-ups per chapter against their targets"
 	@echo "make hub-rehearsal every chapter's hub profile, offline, on the stand-in Hub (part of make test)"
 	@echo "make gpu-test     every chapter through papermill on a CUDA GPU, with a wall-time table (see README)"
 	@echo "make lint         ruff on llmtut, tests and notebooks/*.py"
@@ -61,8 +64,24 @@ book: world
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: world lint
-	LLMTUT_PROFILE=tiny $(PY) -m pytest -v -ra --durations=15 -m "not rehearsal"
+	LLMTUT_PROFILE=tiny $(PY) -m pytest -v -ra --durations=15 -m "not rehearsal" || \
+		{ cat _build/baselines/tiny-cpu.md 2>/dev/null; exit 1; }
+	@cat _build/baselines/tiny-cpu.md 2>/dev/null || true
 	$(MAKE) hub-rehearsal
+
+# The inner loop: lint and the unit tests; no chapter, no served model, no slow test (about 2 minutes).
+unit: world lint
+	LLMTUT_PROFILE=tiny $(PY) -m pytest -q -ra --durations=5 -m "not notebook and not rehearsal and not serve and not slow"
+
+# Rewrite tests/baselines/tiny-cpu.json from this machine's chapter runs, on purpose (commit the diff).
+baseline: world
+	LLMTUT_PROFILE=tiny LLMTUT_WRITE_BASELINE=1 $(PY) -m pytest -v -ra -m notebook tests/test_notebooks.py
+	git --no-pager diff --stat tests/baselines/
+
+# Speed and memory: per chapter wall time and peak memory, 07's speed-ups over 3 kernels, the world's
+# build times; against their targets. Not part of make test. Report: _build/bench/report.md.
+bench: world
+	LLMTUT_PROFILE=tiny $(PY) tests/bench.py
 
 # Every chapter's hub profile against the stand-in Hub (llmtut.world.hub), offline, with small step
 # counts, in the Colab twin; report: _build/rehearsal/report.md. `make test` runs it too.

@@ -46,6 +46,8 @@ from packaging.version import InvalidVersion, Version
 
 from llmtut.world import hub
 
+pytestmark = pytest.mark.slow  # a pip dry run against PyPI: about half a minute
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 IMAGE = ROOT / "colab-image.txt"

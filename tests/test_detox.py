@@ -101,6 +101,7 @@ def test_sampled_summaries_repeat_for_a_seed(data):
     assert a != detox.summarize(model, tokenizer, dialogues, do_sample=True, seed=4)
 
 
+@pytest.mark.slow
 def test_a_detox_build_is_deterministic(tmp_path, monkeypatch):
     import copy
 

@@ -9,6 +9,7 @@ The same metric checks as the CPU runs, and a table of per-chapter wall times wr
 import os
 from pathlib import Path
 
+import drift
 import pytest
 import torch
 from test_notebooks import CHECKS, ROOT, run_chapter
@@ -49,6 +50,8 @@ def test_chapter_on_gpu(chapter, tmp_path, monkeypatch):
         _rows.append(f"| {chapter} | {seconds:.0f} | {parameters or 'as on CPU'} | checks FAILED |")
         raise
     _rows.append(f"| {chapter} | {seconds:.0f} | {parameters or 'as on CPU'} | checks passed |")
+    if not parameters:  # the GPU's own baseline file, tests/baselines/tiny-cuda.json
+        print(drift.check(chapter, metrics, "tiny", "cuda"))
 
 
 @pytest.mark.gpu

@@ -5,6 +5,7 @@ import os
 import time
 from pathlib import Path
 
+import drift
 import papermill
 import pytest
 
@@ -157,6 +158,7 @@ def test_chapter(chapter, tmp_path, monkeypatch):
     device = os.environ.get("LLMTUT_DEVICE", "cpu")
     seconds, metrics = run_chapter(chapter, tmp_path, monkeypatch, device)
     CHECKS[chapter](metrics)
+    print(drift.check(chapter, metrics, "tiny", device))  # every metric against tests/baselines/tiny-<device>.json
     # Wall time and throughput are measured, not asserted: a shared machine's speed must not decide whether
     # a change lands (on two loaded cores 06_pdss took 383 s with every metric as on a quiet machine).
     if seconds > CHAPTER_BUDGET_S:

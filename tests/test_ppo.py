@@ -253,6 +253,7 @@ def run_steps(seed: int, steps: int = 2) -> list[dict[str, float]]:
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_stats():
     first, second = run_steps(seed=0), run_steps(seed=0)
     assert first == second
@@ -269,6 +270,7 @@ def first_token_prob(trainer: Seq2SeqPPOTrainer, queries: list[torch.Tensor], to
     return logits[:, 0].softmax(-1)[:, token].mean().item()
 
 
+@pytest.mark.slow
 def test_ppo_learns_a_bandit():
     """Reward 1 when the first response token is TARGET, else 0: PPO must make TARGET the likely first token."""
     target = 8  # about 1/VOCAB likely at first

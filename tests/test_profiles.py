@@ -40,6 +40,7 @@ def test_roles_resolve_to_a_hub_id_or_a_local_build():
         ("profiles.load_science_questions('hub', seed=0)", "allenai/ai2_arc"),
     ],
 )
+@pytest.mark.slow
 def test_hub_without_network_fails_with_one_message_that_names_tiny(call, names):
     code = f"from llmtut import profiles\ntry:\n    {call}\nexcept profiles.HubUnavailableError as e:\n    print(e)\n"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -64,6 +64,7 @@ def load(cls, repo_id: str, standin: Path):
     return cls.from_pretrained(repo_id, cache_dir=standin / "hub", local_files_only=True)
 
 
+@pytest.mark.slow
 def test_standins_load_by_hub_id_offline(standin):
     model = load(AutoModelForCausalLM, "Qwen/Qwen2.5-0.5B-Instruct", standin)
     tokenizer = load(AutoTokenizer, "Qwen/Qwen2.5-0.5B-Instruct", standin)
@@ -78,6 +79,7 @@ def test_standins_load_by_hub_id_offline(standin):
     assert card["repo_id"] == "google/flan-t5-base"
 
 
+@pytest.mark.slow
 def test_gpt2_standin_uses_the_real_tokenizer_when_samples_are_there(standin):
     tokenizer = load(AutoTokenizer, "openai-community/gpt2-medium", standin)
     model = load(AutoModelForCausalLM, "openai-community/gpt2-medium", standin)

@@ -27,6 +27,7 @@ def loaded():
     return out
 
 
+@pytest.mark.slow
 def test_the_teacher_answers_the_questions_and_the_student_base_does_not(loaded):
     sample = pdss_models.questions()[::20]
     teacher_model, teacher_tok, teacher_path = loaded["teacher"]

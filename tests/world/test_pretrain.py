@@ -1,3 +1,4 @@
+import pytest
 import torch
 from transformers import BloomConfig, BloomForCausalLM
 
@@ -12,6 +13,7 @@ def test_documents_are_packed_between_bos_and_eos():
     assert stream.count(tok.bos_token_id) == 2 and stream.count(tok.eos_token_id) == 2
 
 
+@pytest.mark.slow
 def test_pretraining_lowers_the_loss_and_is_seeded():
     tok = train_bloom_like_tokenizer(["the cat sat on the mat"] * 20, 300)
     stream = pack_documents(["the cat sat on the mat"] * 50, tok)
