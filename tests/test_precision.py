@@ -80,8 +80,8 @@ def test_the_policy_is_the_only_place_that_picks_a_dtype():
     found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in sources if path.name != "precision.py"
              for n, line in enumerate(path.read_text().splitlines(), 1) if DTYPE_CHOICES.search(line)]
     assert not found, "dtype chosen outside llmtut.precision:\n" + "\n".join(found)
-    loads = [f"{path.relative_to(ROOT)}:{n}" for path in sources if path.name != "profiles.py"
-             for n, line in enumerate(path.read_text().splitlines(), 1)
+    lines = {path: path.read_text().splitlines() + [""] for path in sources if path.name != "profiles.py"}
+    loads = [f"{path.relative_to(ROOT)}:{n}" for path, text in lines.items() for n, line in enumerate(text[:-1], 1)
              if re.search(r"\w\.from_pretrained\(|\bpipeline\(\"", line) and "Peft" not in line and "Tokenizer" not in line
-             and "load_kwargs" not in line and "load_kwargs" not in (path.read_text().splitlines() + [""])[n]]
+             and "load_kwargs" not in line and "load_kwargs" not in text[n]]
     assert not loads, "from_pretrained without the policy's load_kwargs:\n" + "\n".join(loads)
