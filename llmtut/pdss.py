@@ -103,14 +103,27 @@ def _check_strings(**values: Any) -> None:
             raise TypeError(f"{name} must be a str, got {type(value).__name__}: {value!r}")
 
 
-def split_by_question(records: Sequence[Mapping[str, Any]], n_test: int, n_train: int) -> tuple[list, list]:
-    """(train, test): the first `n_test` records for testing, then the next `n_train` records whose question
-    text is not a test question's. ARC repeats some question texts (with other ids or choices): taken
-    blindly, a test question would also be trained on."""
-    test = list(records[:n_test])
-    held_out = {r["question"] for r in test}
-    train = [r for r in records[n_test:] if r["question"] not in held_out][:n_train]
-    return train, test
+def split_by_question(records: Sequence[Mapping[str, Any]], *sizes: int) -> list[list]:
+    """Consecutive groups of `sizes[i]` records, in order, e.g. (test, private training, public). A record
+    whose question text is in an earlier group is skipped: ARC repeats some question texts (with other
+    ids or choices), and taken blindly a test question would also be trained on, or a private one sent in
+    the clear. Raises ValueError when the records run out."""
+    groups: list[list] = [[] for _ in sizes]
+    earlier: set[str] = set()
+    i = 0
+    for record in records:
+        while i < len(sizes) and len(groups[i]) == sizes[i]:
+            earlier |= {r["question"] for r in groups[i]}
+            i += 1
+        if i == len(sizes):
+            break
+        if record["question"] not in earlier:
+            groups[i].append(record)
+    short = [f"{len(g)} of {n}" for g, n in zip(groups, sizes, strict=True) if len(g) < n]
+    if short:
+        raise ValueError(f"{len(records)} records fill only {', '.join(short)} of the groups {sizes}: "
+                         "ask for fewer questions.")
+    return groups
 
 
 def build_fields(question_text: str, perturbed_text: str, perturbed_rationale: str, clean_rationale: str) -> dict:

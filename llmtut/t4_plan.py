@@ -325,7 +325,7 @@ def plan_05() -> Plan:
 
 def plan_06() -> Plan:
     student, teacher = "Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-1.5B-Instruct"
-    n_train, n_test, n_sweep, n_eps, micro, accumulation = 200, 100, 50, 4, 2, 8
+    n_public, n_train, n_test, n_sweep, n_eps, micro, accumulation = 150, 150, 100, 50, 4, 2, 8
     pdss_epochs, distill_epochs, question = 6, 10, LONGEST["arc_question"]
     encoder_row, decoder_row = 2 * question + 30, 2 * question + 2 * RATIONALE + 60  # prompt template included
     training = {  # the PDSS student; then each distilled student, one at a time, after the PDSS one is freed
@@ -343,18 +343,22 @@ def plan_06() -> Plan:
         "teacher's KV cache": kv_cache_gib(teacher, 1, 1000),
         "CUDA context x2 (notebook, teacher server)": 2 * CUDA_CONTEXT_GIB,
     }
-    teacher_calls = n_train + n_test + n_eps * n_sweep + n_train + n_test  # clean, sweep, perturbed, PDSS flow
+    # public: clean, the sweep, perturbed; private: the PDSS flow (test and training); the test's references
+    teacher_calls = n_public + n_eps * n_sweep + n_public + n_test + n_train + n_test
     typical_rationale = 35
     time_s = {
         f"teacher: {teacher_calls} completions, one at a time": generation_s(teacher, teacher_calls, typical_rationale),
-        "PDSS training": training_s(student, pdss_epochs * n_train * (encoder_row + decoder_row) // 2,
-                                    pdss_epochs * n_train // micro, checkpointing=True),
+        "PDSS training": training_s(student, pdss_epochs * n_public * (encoder_row + decoder_row) // 2,
+                                    pdss_epochs * n_public // micro, checkpointing=True),
         "distillation and baseline training": 2 * training_s(student, distill_epochs * n_train * decoder_row // 2,
                                                              distill_epochs * n_train // micro, checkpointing=True),
-        "student generation (encoder, decoder, answers)": generation_s(student, 3 * math.ceil(n_test / 64), RATIONALE),
-        "teacher server started twice": 2 * weights_gib(teacher, 2) * GIB / 1e9,  # ~1 GB/s from the disk cache
+        "student generation (encoder, decoder, answers)": generation_s(
+            student, 2 * math.ceil((n_test + n_train) / 64) + math.ceil(n_test / 64), RATIONALE),
+        # ~1 GB/s from the disk cache: the teacher twice, the reference server once
+        "teacher server started three times": 3 * weights_gib(teacher, 2) * GIB / 1e9,
     }
-    return _plan("06_pdss", f"{n_train} training and {n_test} test questions, sweep of {n_sweep} x {n_eps} budgets; "
+    return _plan("06_pdss", f"{n_public} public, {n_train} private training and {n_test} test questions, sweep of "
+                 f"{n_sweep} x {n_eps} budgets; "
                  f"batch {micro} x {accumulation} accumulation, gradient checkpointing", [student, teacher],
                  {"training the student (teacher stopped)": training, "the PDSS flow": serving}, time_s)
 

@@ -50,8 +50,9 @@
 #
 # 1. a remote LLM on an OpenAI-compatible API, with a client that resumes an interrupted run;
 # 2. InferDPT, and what each epsilon costs: words changed, teacher accuracy, words leaked;
-# 3. the encoder-decoder SLM, trained with `alpha * L_encoder + (1 - alpha) * L_decoder`;
-# 4. the PDSS flow on private questions, with a log of every request the server received;
+# 3. the encoder-decoder SLM, trained on public questions with `alpha * L_encoder + (1 - alpha) * L_decoder`;
+# 4. the PDSS flow on private questions, with a log of every request the server received, and reference
+#    rationales from a separate server;
 # 5. step-by-step distillation against a label-only baseline.
 #
 # **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 12 GiB of GPU memory at its
@@ -69,6 +70,7 @@ if "google.colab" in sys.modules:
 # %%
 import contextlib
 import gc
+import itertools
 import json
 import math
 import random
@@ -84,7 +86,7 @@ from transformers import AutoModelForCausalLM, PrinterCallback, TrainingArgument
 
 from llmtut import profiles
 from llmtut.completions import CompletionsClient
-from llmtut.evaluation import module_path
+from llmtut.evaluation import module_path, paired_difference
 from llmtut.formats import ANSWER_CUE, answer_text, format_question, is_correct
 from llmtut.generation import choice_log_likelihoods, generate_answers
 from llmtut.inferdpt import InferDPTKit, changed_fraction
@@ -116,9 +118,10 @@ from llmtut.trainer_defaults import quiet_trainer_args
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
 SEED = 0
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-N_TRAIN = None  # private questions the SLM learns from. None: the profile's default below
+N_PUBLIC = None  # public questions, sent in the clear to train the encoder-decoder. None: the profile's default
+N_TRAIN = None  # private questions the distilled student learns from, only ever sent perturbed. None: default
 N_TEST = 100  # held-out private questions
-N_SWEEP = None  # questions of the epsilon sweep (the first training ones). None: the profile's default below
+N_SWEEP = None  # public questions of the epsilon sweep (the first ones). None: the profile's default below
 EPSILON = 1.0  # the privacy budget of the PDSS run
 EPSILONS = (0.5, 1.0, 3.0, 6.0)
 ALPHA = 0.5  # weight of the encoder loss (PDSS) and of the Predict loss (distillation)
@@ -127,31 +130,43 @@ DISTILL_EPOCHS = 10
 LR = None  # None: the profile's default below
 TEACHER_URL = None  # an OpenAI-compatible base URL, e.g. "http://localhost:8000/v1"; None: serve TEACHER here
 TEACHER = None  # the model name the server serves; None: the profile's teacher
+REFERENCE_URL = None  # a server we trust with private questions, for reference rationales; None: serve TEACHER
 OUT_DIR = "out/06_pdss"
 
 # %%
 profiles.check_profile(PROFILE)
-# hub: fewer questions than tiny, so fewer teacher calls (about 800 instead of 1,200) on a Colab T4
-defaults = {"tiny": {"lr": 3e-3, "n_train": 300, "n_sweep": 100},
-            "hub": {"lr": 2e-5, "n_train": 200, "n_sweep": 50}}[PROFILE]
+# hub: fewer questions than tiny, so that the teacher's 800 or so completions fit a Colab session on a T4
+defaults = {"tiny": {"lr": 3e-3, "n_public": 200, "n_train": 200, "n_sweep": 100},
+            "hub": {"lr": 2e-5, "n_public": 150, "n_train": 150, "n_sweep": 50}}[PROFILE]
 lr = LR or defaults["lr"]
-N_TRAIN, N_SWEEP = N_TRAIN or defaults["n_train"], N_SWEEP or defaults["n_sweep"]
+N_PUBLIC, N_TRAIN = N_PUBLIC or defaults["n_public"], N_TRAIN or defaults["n_train"]
+N_SWEEP = N_SWEEP or defaults["n_sweep"]
 torch.manual_seed(SEED)
 out_dir = Path(OUT_DIR)
 out_dir.mkdir(parents=True, exist_ok=True)
-print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} train={N_TRAIN} test={N_TEST} epsilon={EPSILON}")
+print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} public={N_PUBLIC} private: train={N_TRAIN} "
+      f"test={N_TEST} epsilon={EPSILON}")
 
 # %% [markdown]
-# ## The private questions
+# ## Public and private questions
 #
 # The source samples the first half of ARC-Easy's training split: grade-school science questions with
 # four choices and an `answerKey`. The tiny world has ARC-style questions generated from a small
 # knowledge base of science facts ("A lever is a stiff bar that turns on a fixed point."), with the
-# same fields. A tiny-world question is asked in a few wordings, so we hold out whole *wordings*: no
-# test question is ever seen in training, but each is about a fact that some training question is
-# about. (Held out by *fact* instead, the test is out of a tiny model's reach: in a trial run, a
-# student trained on the rationales of 900 questions wrote the right answer to 4% of the questions
-# about facts it had never seen asked.)
+# same fields. We split them into three groups that share no question:
+#
+# - **public** questions, which may be sent to the LLM as they are. As in the source, the
+#   encoder-decoder learns from them: the decoder's target is the LLM's rationale for the clean
+#   question, which only a question sent in the clear can give;
+# - **private training** questions, which leave this machine only perturbed, through the PDSS flow;
+#   the distilled student learns from the rationales that flow recovers;
+# - **private test** questions, for measuring the flow and the student.
+#
+# A tiny-world question is asked in a few wordings, so we hold out whole *wordings*: no test question
+# is ever seen in training, but each is about a fact that some private training question is about.
+# (Held out by *fact* instead, the test is out of a tiny model's reach: in a trial run, a student
+# trained on the rationales of 900 questions wrote the right answer to 4% of the questions about facts
+# it had never seen asked.)
 
 # %%
 records = profiles.load_science_questions(PROFILE, seed=SEED)
@@ -159,16 +174,24 @@ if PROFILE == "tiny":
     texts = sorted({r["question"] for r in records})
     random.Random(SEED).shuffle(texts)
     held_out = set(texts[: len(texts) // 4])
+    public_texts = set(texts[len(texts) // 4 :: 2])  # half of the other wordings
     rng = random.Random(SEED)
-    train = rng.sample([r for r in records if r["question"] not in held_out], N_TRAIN)
+    public = rng.sample([r for r in records if r["question"] in public_texts], N_PUBLIC)
+    train = rng.sample([r for r in records if r["question"] not in held_out | public_texts], N_TRAIN)
     train_facts = {r["fact"] for r in train}
     test_pool = [r for r in records if r["question"] in held_out and r["fact"] in train_facts]
     test = rng.sample(test_pool, min(N_TEST, len(test_pool)))
-else:  # ARC repeats some question texts: a repeat of a test question is not trained on
-    train, test = split_by_question(records, N_TEST, N_TRAIN)
-assert not {r["question"] for r in test} & {r["question"] for r in train}, "a test question is in training"
-print(f"{len(records)} questions; {len(train)} train, {len(test)} test\n")
-print(format_question(train[0]))
+else:  # ARC repeats some question texts: a repeat lands in the first group that has it, no other
+    test, train, public = split_by_question(records, N_TEST, N_TRAIN, N_PUBLIC)
+groups = {"public": public, "private training": train, "private test": test}
+for (name_a, a), (name_b, b) in itertools.combinations(groups.items(), 2):
+    assert not {r["question"] for r in a} & {r["question"] for r in b}, f"{name_a} and {name_b} share a question"
+private_questions = [r["question"] for r in train + test]
+display(pd.DataFrame({"questions": [len(g) for g in groups.values()],
+                      "distinct wordings": [len({r["question"] for r in g}) for g in groups.values()],
+                      "facts": [len({r.get("fact", r["question"]) for r in g}) for g in groups.values()]},
+                     index=list(groups)))
+print(format_question(public[0]))
 
 # %% [markdown]
 # ## The remote LLM
@@ -225,7 +248,7 @@ def start_teacher() -> CompletionsClient:
         # a Hub model is downloaded when the server first starts: give it time
         served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny",
                timeout_s=120 if PROFILE == "tiny" else 1800))
-    print("teacher:", teacher_name, "at", base_url)
+    print(f"teacher {Path(teacher_name).name}: ready")
     return CompletionsClient(model=teacher_name, base_url=base_url, max_tokens=60, stop=["\n"], max_workers=8,
                              cache_path=cache_path, log_path=client_log)
 
@@ -233,10 +256,10 @@ def start_teacher() -> CompletionsClient:
 client = start_teacher()
 
 # %% [markdown]
-# First, the rationales for the private questions as they are. These are what the decoder will learn
-# to recover, and (on the test questions) the reference that recovered rationales are scored against.
-# The answer is read from the rest of the line after the rationale's last "the answer is", and compared
-# with the right choice's text ignoring case, quotes and final periods (`llmtut.formats.is_correct`).
+# First, the public questions, as they are. The teacher's rationales for them are what the decoder
+# will learn to recover. The answer is read from the rest of the line after the rationale's last
+# "the answer is", and compared with the right choice's text ignoring case, quotes and final periods
+# (`llmtut.formats.is_correct`).
 
 # %%
 def is_right(rationales: list[str], recs: list[dict]) -> list[bool]:
@@ -249,21 +272,21 @@ def accuracy(rationales: list[str], recs: list[dict]) -> float:
 
 
 t0 = time.perf_counter()
-clean_train = client.complete([teacher_prompt(format_question(r)) for r in train], desc="clean, train")
-clean_test = client.complete([teacher_prompt(format_question(r)) for r in test], desc="clean, test")
-print(f"{len(train) + len(test)} requests in {time.perf_counter() - t0:.1f} s; {client.n_requested} sent, "
-      f"{client.n_cached} from the cache in the last call")
-acc_clean = record("teacher.accuracy.clean", accuracy(clean_train[:N_SWEEP], train[:N_SWEEP]))
-print(f"test questions: {accuracy(clean_test, test):.2f}\n")
-print(teacher_prompt(format_question(train[0])), clean_train[0])
+clean_public = client.complete([teacher_prompt(format_question(r)) for r in public], desc="public, clean")
+print(f"{len(public)} requests in {time.perf_counter() - t0:.1f} s")
+acc_clean = record("teacher.accuracy.clean", accuracy(clean_public[:N_SWEEP], public[:N_SWEEP]))
+print(f"the teacher answers {acc_clean:.0%} of the first {N_SWEEP} public questions right\n")
+print(teacher_prompt(format_question(public[0])), clean_public[0])
 
 # %% [markdown]
 # ## InferDPT: perturbing a question under a privacy budget
 #
 # The InferDPT kit is built from the small model's input embeddings: its vocabulary is the tokens
-# that are whole alphabetic words of at least four letters (word pieces such as "ects" of "insects"
-# are left out), and similarity is the cosine of their embeddings, computed with torch when needed
-# instead of the reference's N x N similarity files. For each word of the question, `perturb`:
+# that begin a word and are alphabetic, at least four letters long, and similarity is the cosine of
+# their embeddings, computed with torch when needed instead of the reference's N x N similarity files.
+# A token that begins a word is not always a whole word: a small tokenizer splits rarer words, and
+# their first pieces (the sample below shows some) are in the kit too; pieces from inside a word,
+# such as "ects" of "insects", are left out. For each word of the question, `perturb`:
 #
 # 1. adds Laplace noise of scale delta_f / (epsilon / 2) to its embedding (delta_f: the range of each
 #    embedding dimension over the vocabulary);
@@ -280,35 +303,44 @@ kit = InferDPTKit.from_model(slm, tokenizer, word_initial_only=True)
 kit.save(out_dir / "inferdpt_kit")
 assert InferDPTKit.load(out_dir / "inferdpt_kit").perturb("Which planet is red?", 1.0, 0) == kit.perturb(
     "Which planet is red?", 1.0, 0)
-coverage = sum(kit.coverage(r["question"]) for r in train) / len(train)
+coverage = sum(kit.coverage(r["question"]) for r in public) / len(public)
 print(f"{len(kit.words)} words in the kit; it can perturb {coverage:.0%} of the questions' long words")
+print("a sample of the kit:", ", ".join(random.Random(SEED).sample(kit.words, 12)))
 # the longest word of the first question the kit can perturb, in the kit's spelling ("Which" -> "which")
-word = next(w for r in train if (w := kit.longest_word(r["question"])) is not None)
-for eps in (1.0, 6.0):
+word = next(w for r in public if (w := kit.longest_word(r["question"])) is not None)
+draws = {}
+for eps in EPSILONS:
     cands = kit.candidates(word, eps, SEED)
-    top = sorted(cands.items(), key=lambda kv: -kv[1])[:5]
-    print(f"epsilon={eps}: {len(cands)} candidates for {word!r} (itself: p={cands[word]:.4f}); most likely:",
-          ", ".join(f"{w} {p:.4f}" for w, p in top))
+    top = sorted(cands.items(), key=lambda kv: -kv[1])[:3]
+    draws[eps] = {"candidates": len(cands), f"p({word})": round(cands[word], 4),
+                  "p(3 most likely)": round(sum(p for _, p in top), 4), "3 most likely": ", ".join(w for w, _ in top)}
+display(pd.DataFrame(draws).T.rename_axis("epsilon"))
+
+# %% [markdown]
+# The table is one word's draw at each budget. At the small budgets the draw is spread almost evenly
+# over hundreds of candidates, and the word keeps itself with a chance well under 1%: exp(epsilon/2 *
+# similarity) hardly favours the similar words when epsilon/2 is small. Only at epsilon 6 does the
+# candidate set shrink to a few dozen and the word itself become a likely draw.
 
 # %% [markdown]
 # ### The epsilon sweep
 #
-# For each budget, we perturb the first training questions, send them to the teacher, and grade its
-# answer against the *private* question's answer. "changed" is the share of the question's words that
+# For each budget, we perturb the first public questions, send them to the teacher, and grade its
+# answer against the *original* question's answer. "changed" is the share of the question's words that
 # differ; "leaked" the share of its content words (four letters or more, not function words) that
 # still appear in what was sent.
 
 # %%
-sweep_recs = train[:N_SWEEP]
-private_texts = [format_question(r) for r in sweep_recs]
+sweep_recs = public[:N_SWEEP]
+original_texts = [format_question(r) for r in sweep_recs]
 sweep = {}
 for eps in (None, *EPSILONS):
     recs = [perturb_record(kit, r, eps, (SEED, i)) for i, r in enumerate(sweep_recs)]
     sent = [format_question(r) for r in recs]
     answers = client.complete([teacher_prompt(t) for t in sent], desc=f"epsilon={eps}")
     sweep["none" if eps is None else eps] = {
-        "words changed": sum(map(changed_fraction, private_texts, sent)) / len(sent),
-        "content words leaked": leak_rate(private_texts, sent),
+        "words changed": sum(map(changed_fraction, original_texts, sent)) / len(sent),
+        "content words leaked": leak_rate(original_texts, sent),
         "teacher accuracy": accuracy(answers, sweep_recs),
     }
     if eps == EPSILON:
@@ -332,19 +364,24 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# At epsilon 1 the teacher is no better than a guess that is usually wrong: the question it sees is
-# about something else. Only at epsilon 6 does some of the question get through, and then about half
-# of its content words do too. That is the trade PDSS has to work with: the rationale that comes back
-# for a private question is about a different question, and the decoder has to make up the difference.
+# At epsilon 1 the teacher does far worse than a random pick among the four choices (25%): it answers
+# the question it sees, which is about something else, and its answer is rarely one of the original
+# choices. From 0.5 to 3 the numbers hardly move, for the reason the draw table above shows: at those
+# budgets nearly every word the kit knows is replaced by an unrelated one (about half of all words
+# change; the rest are short words and layout, which pass through). Only at epsilon 6 does some of the
+# question get through, and then about half of its content words do too. That is the trade PDSS has
+# to work with: the rationale that comes back for a private question is about a different question,
+# and the decoder has to make up the difference.
 #
 # ## The four fields
 #
-# Each training question gives one row of four fields, rendered with the source's Jinja templates
-# (`llmtut.pdss`):
+# Each public question gives one row of four fields, rendered with the source's Jinja templates
+# (`llmtut.pdss`). The templates call the question the model protects "the original question": at
+# deployment it is a private one.
 #
-# - `encoder_in` -> `encoder_out`: the private question -> its InferDPT perturbation at `EPSILON`;
+# - `encoder_in` -> `encoder_out`: the question -> its InferDPT perturbation at `EPSILON`;
 # - `decoder_in` -> `decoder_out`: the perturbed question, the teacher's rationale for it and the
-#   private question -> the teacher's rationale for the private question.
+#   question -> the teacher's rationale for the question itself (sent in the clear above).
 #
 # `PDSSDataset` tokenizes prompt and target apart, masks the prompt with -100, and ends each target
 # with the eos as a label, even where eos and pad are the same token (the source masks every pad id,
@@ -354,16 +391,16 @@ plt.show()
 # client's `stop=["\n"]`) would teach the model to write nothing: the dataset drops it, and counts it.
 
 # %%
-p_train = [perturb_record(kit, r, EPSILON, (SEED, i)) for i, r in enumerate(train)]
-p_rationales = client.complete([teacher_prompt(format_question(r)) for r in p_train],
-                               desc="perturbed, train")
+p_public = [perturb_record(kit, r, EPSILON, (SEED, i)) for i, r in enumerate(public)]
+p_rationales = client.complete([teacher_prompt(format_question(r)) for r in p_public],
+                               desc="public, perturbed")
 rows = [build_fields(format_question(r), format_question(p), pr, cr)
-        for r, p, pr, cr in zip(train, p_train, p_rationales, clean_train, strict=True)]
+        for r, p, pr, cr in zip(public, p_public, p_rationales, clean_public, strict=True)]
 limits = fit_limits(rows, tokenizer)
 pdss_data = PDSSDataset(rows, tokenizer, **limits)  # drops (and counts) rows whose clean rationale is empty
 record("decoder.truncation_rate", pdss_data.truncation_rate)
 n_dropped = record("teacher.n_empty_rationales_dropped", pdss_data.n_dropped)
-print(f"{n_dropped} of {len(rows)} rows dropped: the teacher's rationale for the private question was empty")
+print(f"{n_dropped} of {len(rows)} rows dropped: the teacher's rationale for the clean question was empty")
 decoder_prompt_lens = [len(tokenizer(r["decoder_in"])["input_ids"]) for r in pdss_data.rows]
 print(f"limits: {limits}\ndecoder prompts: {min(decoder_prompt_lens)}-{max(decoder_prompt_lens)} tokens; "
       f"over the source's 64: {sum(n > 64 for n in decoder_prompt_lens) / len(pdss_data):.0%}")
@@ -426,9 +463,11 @@ display(pdss_log[["epoch", "loss", "encoder_loss", "decoder_loss"]].round(3))
 #
 # ## The PDSS flow on private questions
 #
-# For each held-out private question: the SLM **encoder** samples a perturbed question; only that goes
-# to the server; the SLM **decoder** reads the perturbed question, the teacher's rationale and the
-# private question, and writes the recovered rationale.
+# For each private question: the SLM **encoder** samples a perturbed question; only that goes to the
+# server; the SLM **decoder** reads the perturbed question, the teacher's rationale and the private
+# question, and writes the recovered rationale. We run the flow on the test questions, to measure it,
+# and on the private training questions, whose recovered rationales the distilled student learns from
+# below.
 
 # %%
 def pdss_flow(recs: list[dict], seed: int) -> dict:
@@ -440,10 +479,10 @@ def pdss_flow(recs: list[dict], seed: int) -> dict:
     answers = client.complete(sent, desc="PDSS flow")
     decoder_prompts = [build_fields(q, p, a, "")["decoder_in"]
                        for q, p, a in zip(questions, perturbed, answers, strict=True)]
-    recovered = generate_answers(slm, tokenizer, decoder_prompts, limits["max_target_len"]["decoder"], batch_size=64)
-    return {"private": questions, "perturbed": [p.strip() for p in perturbed], "sent": sent, "teacher": [a.strip() for a in answers], "recovered": recovered}
-
-
+    recovered = generate_answers(slm, tokenizer, decoder_prompts, limits["max_target_len"]["decoder"],
+                                 batch_size=64)
+    return {"private": questions, "perturbed": [p.strip() for p in perturbed], "sent": sent,
+            "teacher": [a.strip() for a in answers], "recovered": recovered}
 
 
 def requests_so_far() -> list[str]:
@@ -458,65 +497,8 @@ client = start_teacher()  # again, for the PDSS flow: a new port, the same cache
 n_before = len(requests_so_far())
 t0 = time.perf_counter()
 flow = pdss_flow(test, SEED)
-print(f"{len(test)} private questions in {time.perf_counter() - t0:.1f} s")
-pd.set_option("display.max_colwidth", 200)
-display(pd.DataFrame({"private question": [r["question"] for r in test],
-                      "what the server received": [p.split("\n")[0] for p in flow["perturbed"]],
-                      "teacher's rationale": flow["teacher"], "recovered rationale": flow["recovered"],
-                      "clean rationale": [c.strip() for c in clean_test]}).head(6))
-
-# %% [markdown]
-# What did the server see? The proxy's log holds every request body it received during the flow (with
-# a server elsewhere, `TEACHER_URL`, we can only read the client's log of what it sent). We check that
-# it is exactly what the flow sent, count the requests that contain a private question verbatim, and
-# measure the content words that got through, against sending the private questions as they are.
-
-# %%
-received = requests_so_far()[n_before:]
-print(f"{len(received)} requests received; the same prompts as sent: {set(received) == set(flow['sent'])}")
-record("privacy.raw_prompts_seen_by_server", raw_prompts_seen([r["question"] for r in test], received))
-record("privacy.leak_rate.eps1", round(leak_rate(flow["private"], flow["sent"]), 4))
-record("privacy.leak_rate.none", round(leak_rate(flow["private"], [teacher_prompt(q) for q in flow["private"]]), 4))
-words = sorted(content_words(test[0]["question"]))
-print(f"question 0's content words: {words}; received: "
-      f"{[w for w in words if w in content_words(flow['sent'][0])]}")
-
-# %% [markdown]
-# And what did the decoder recover? ROUGE-L against the teacher's rationale for the private question
-# (which the flow never asked for; we have it from the first step) measures how close each rationale
-# gets: the teacher's answer to the perturbed question, and the decoder's recovery of it.
-
-# %%
-rouge = evaluate.load(module_path("rouge"))
-reference = [c.strip() for c in clean_test]
-rouge_recovered = record("recovery.rougeL_recovered",
-                         round(rouge.compute(predictions=flow["recovered"], references=reference)["rougeL"], 4))
-rouge_perturbed = record("recovery.rougeL_perturbed",
-                         round(rouge.compute(predictions=flow["teacher"], references=reference)["rougeL"], 4))
-pd.DataFrame({"ROUGE-L vs clean rationale": [rouge_perturbed, rouge_recovered],
-              "answer right": [accuracy(flow["teacher"], test), accuracy(flow["recovered"], test)]},
-             index=["teacher, perturbed question", "SLM decoder, recovered"]).round(3)
-
-# %% [markdown]
-# The decoder moves the rationale back to the private question's topic and wording (ROUGE-L up), but
-# it mostly cannot supply the fact: the teacher's rationale for a question perturbed at epsilon 1 is
-# about something else, and the tiny SLM knows few facts of its own for a wording it never saw. On the
-# Hub, a real LLM's rationale carries more through the noise and a 0.5B model knows more; here the
-# gap between the two ROUGE-L scores is what PDSS adds.
-#
-# ## Step-by-step distillation
-#
-# Now the small model learns the task from what PDSS recovered. We run the flow on the training
-# questions, and train a fresh copy of the SLM on two tasks with the source's prefixes: `Predict:` the
-# answer and `Explain:` the recovered rationale, with `alpha * L_predict + (1 - alpha) * L_explain`.
-# The baseline is the same trainer at `alpha = 1`: labels only. Both are scored on the held-out
-# questions by the answer they *write* after `Predict:` (exact match with the right choice, as DSS
-# scores them), and, as a second view, by which of the four choices they find most likely.
-
-# %%
-t0 = time.perf_counter()
 train_flow = pdss_flow(train, SEED + 1)
-server.close()  # the teacher's last request: it leaves the GPU before the two trainings below
+server.close()  # the teacher's last request: it leaves the GPU
 # The PDSS student is done: each training below loads a fresh one. Its trainer (with AdamW's state) goes,
 # and the student itself leaves the GPU.
 del pdss_trainer
@@ -524,10 +506,101 @@ slm.to("cpu")
 gc.collect()  # a Trainer holds reference cycles: collect them now, not at some later point
 if DEVICE == "cuda":
     torch.cuda.empty_cache()
+print(f"{len(test) + len(train)} private questions in {time.perf_counter() - t0:.0f} s")
+pd.set_option("display.max_colwidth", 200)
+display(pd.DataFrame({"private question": [r["question"] for r in test],
+                      "what the server received": [p.split("\n")[0] for p in flow["perturbed"]],
+                      "teacher's rationale": flow["teacher"], "recovered rationale": flow["recovered"]}).head(6))
+
+# %% [markdown]
+# What did the server see? The proxy's log holds every request body it received in this chapter,
+# the public questions and the flow's alike (with a server elsewhere, `TEACHER_URL`, we can only read
+# the client's log of what it sent). We check that the flow's part is exactly what the flow sent,
+# count the requests anywhere in the log that contain a private question verbatim, and measure the
+# content words of the private questions that got through, against sending them as they are.
+
+# %%
+all_received = requests_so_far()
+received, sent = all_received[n_before:], flow["sent"] + train_flow["sent"]
+print(f"{len(all_received)} requests in the server's log, {len(received)} of them from the PDSS flow on "
+      f"{len(private_questions)} private questions; the flow's are the prompts it sent: {set(received) == set(sent)}")
+n_verbatim = record("privacy.raw_prompts_seen_by_server", raw_prompts_seen(private_questions, all_received))
+private_texts = flow["private"] + train_flow["private"]
+leaked_eps1 = record("privacy.leak_rate.eps1", round(leak_rate(private_texts, sent), 4))
+record("privacy.leak_rate.none", round(leak_rate(private_texts, [teacher_prompt(q) for q in private_texts]), 4))
+words = sorted(content_words(test[0]["question"]))
+print(f"requests with a private question verbatim: {n_verbatim}; content words that got through: {leaked_eps1:.1%}")
+print(f"question 0's content words: {words}; received: "
+      f"{[w for w in words if w in content_words(flow['sent'][0])]}")
+
+# %% [markdown]
+# And what did the decoder recover? To score it we need a reference: the teacher's rationale for each
+# private test question as it is. Asking the deployment server would send the private questions in
+# the clear, and its log would show it. So the reference comes from a separate **reference server**,
+# one we trust with the private questions: here a second `transformers serve` of the same teacher
+# model, with its own log in `reference/`; in practice a model you run yourself, or references written
+# by hand (`REFERENCE_URL` names one). ROUGE-L against the reference measures how close each
+# rationale gets: the teacher's answer to the perturbed question, and the decoder's recovery of it.
+
+# %%
+reference_dir = out_dir / "reference"
+reference_dir.mkdir(exist_ok=True)
+reference_log, reference_cache = reference_dir / "server_requests.jsonl", reference_dir / "completions.jsonl"
+reference_log.unlink(missing_ok=True)
+reference_cache.unlink(missing_ok=True)
+with contextlib.ExitStack() as reference_server:
+    reference_url = REFERENCE_URL or reference_server.enter_context(
+        served(teacher_name, device=DEVICE, request_log=reference_log, offline=PROFILE == "tiny",
+               timeout_s=120 if PROFILE == "tiny" else 1800))
+    reference_client = CompletionsClient(model=teacher_name, base_url=reference_url, max_tokens=60, stop=["\n"],
+                                         max_workers=8, cache_path=reference_cache)
+    reference = [c.strip() for c in reference_client.complete(
+        [teacher_prompt(format_question(r)) for r in test], desc="reference")]
+assert len(requests_so_far()) == len(all_received), "a reference request reached the deployment server"
+print(f"{len(reference)} reference rationales, {accuracy(reference, test):.0%} of them right; the deployment "
+      f"server's log still holds {len(all_received)} requests")
+
+
+def on_topic(rationales: list[str], recs: list[dict]) -> float:
+    """The share of rationales that use at least one content word of their question."""
+    return sum(bool(content_words(t) & content_words(r["question"]))
+               for t, r in zip(rationales, recs, strict=True)) / len(recs)
+
+
+rouge = evaluate.load(module_path("rouge"))
+rouge_recovered = record("recovery.rougeL_recovered",
+                         round(rouge.compute(predictions=flow["recovered"], references=reference)["rougeL"], 4))
+rouge_perturbed = record("recovery.rougeL_perturbed",
+                         round(rouge.compute(predictions=flow["teacher"], references=reference)["rougeL"], 4))
+recovery = pd.DataFrame({
+    "ROUGE-L vs reference": [rouge_perturbed, rouge_recovered],
+    "uses a word of the private question": [on_topic(flow["teacher"], test), on_topic(flow["recovered"], test)],
+    "answer right": [accuracy(flow["teacher"], test), accuracy(flow["recovered"], test)],
+}, index=["teacher, perturbed question", "SLM decoder, recovered"])
+display(recovery.round(3))
+
+# %% [markdown]
+# The decoder's rationales are closer to the reference than the teacher's (ROUGE-L) and use a word
+# of the private question more often, but most are still about another topic (the rows above show
+# some), and almost none end with the right answer: the teacher's rationale for a question perturbed
+# at epsilon 1 is about something else, and the tiny SLM knows few facts of its own for a wording it
+# never saw. On the Hub, a real LLM's rationale carries more through the noise and a 0.5B model knows
+# more.
+#
+# ## Step-by-step distillation
+#
+# Now the small model learns the task from what PDSS recovered for the private training questions. We
+# train a fresh copy of the SLM on two tasks with the source's prefixes: `Predict:` the answer and
+# `Explain:` the recovered rationale, with `alpha * L_predict + (1 - alpha) * L_explain`. The baseline
+# is the same trainer at `alpha = 1`: labels only. Both are scored on the held-out questions by the
+# answer they *write* after `Predict:` (exact match with the right choice, as DSS scores them), and, as
+# a second view, by which of the four choices they find most likely.
+
+# %%
 distill_rows = [build_distill_fields(format_question(r), answer_text(r), rationale)
                 for r, rationale in zip(train, train_flow["recovered"], strict=True)]
-print(f"recovered {len(train)} training rationales in {time.perf_counter() - t0:.0f} s; "
-      f"{accuracy(train_flow['recovered'], train):.0%} of them end with the right answer")
+print(f"{accuracy(train_flow['recovered'], train):.0%} of the {len(train)} recovered training rationales end with "
+      "the right answer")
 # one dataset for both trainings (the student's tokenizer); it drops, and counts, the rows whose recovered
 # rationale is empty (the SLM ended it at once)
 distill_data = DistillDataset(distill_rows, tokenizer, **fit_limits(distill_rows, tokenizer, ("predict", "explain")))
@@ -553,27 +626,39 @@ def distill(alpha: float, name: str) -> dict:
         picked.append(r["choices"]["text"][scores.index(max(scores))])
     answers = [answer_text(r) for r in test]
     return {"written": written,
-            "accuracy (written answer)": sum(map(str.__eq__, written, answers)) / len(test),
-            "accuracy (most likely choice)": sum(map(str.__eq__, picked, answers)) / len(test)}
+            "right (written answer)": [w == a for w, a in zip(written, answers, strict=True)],
+            "right (most likely choice)": [p == a for p, a in zip(picked, answers, strict=True)],
+            "writes one of the four choices": [w in r["choices"]["text"] for w, r in zip(written, test, strict=True)]}
 
 
 t0 = time.perf_counter()
 results = {f"step-by-step (alpha={ALPHA})": distill(ALPHA, "distill"), "label only (alpha=1)": distill(1.0, "label")}
 print(f"two trainings in {time.perf_counter() - t0:.0f} s")
 dss, label_only = results.values()
-record("distill.accuracy", dss["accuracy (written answer)"])
-record("label_only.accuracy", label_only["accuracy (written answer)"])
-display(pd.DataFrame({k: {c: v for c, v in r.items() if c != "written"} for k, r in results.items()}).T)
+dss_acc = record("distill.accuracy", sum(dss["right (written answer)"]) / len(test))
+label_acc = record("label_only.accuracy", sum(label_only["right (written answer)"]) / len(test))
+# the same questions scored twice: a paired difference, with a 95% bootstrap interval over the wordings
+# (a wording's rows are averaged first: the rows of one wording are not independent)
+wordings = [r["question"] for r in test]
+comparison = pd.DataFrame({
+    column: {**{name: sum(r[column]) / len(test) for name, r in results.items()},
+             **{k: v for k, v in paired_difference(dss[column], label_only[column], seed=SEED, groups=wordings).items()
+                if k in ("mean_diff", "ci95_low", "ci95_high")}}
+    for column in ("right (written answer)", "right (most likely choice)", "writes one of the four choices")
+}).T.rename(columns={"mean_diff": "difference", "ci95_low": "95% CI low", "ci95_high": "95% CI high"})
+display(comparison.round(3))
 display(pd.DataFrame({"question": [r["question"] for r in test], "right answer": [answer_text(r) for r in test],
                       "step-by-step writes": dss["written"], "label only writes": label_only["written"]}).head(8))
 
 # %% [markdown]
-# The label-only model learned the answers of the training questions, but on new wordings it mostly
-# writes pieces of words: it has seen each answer only as a short target. The step-by-step model was
-# also trained to write the rationale, which states the fact in a sentence, and it writes whole answer
-# words far more often. Scored by the most likely choice, which does not ask the model to spell the
-# answer, the two are closer: part of what the rationales teach is the answer's words, part is the
-# fact behind them.
+# Both models often write something that is none of the four choices, such as the strings in the
+# rows above: word pieces of the tiny tokenizer glued together, which is what a 1M-parameter model
+# writes for an answer it has seen only in other wordings (the model's output, not a decoding bug).
+# The step-by-step model, also trained to write rationales that state facts in sentences, writes a
+# valid choice and the right answer more often; the table gives each difference with its 95% interval,
+# bootstrapped over the test wordings. Scored by the most likely choice, which does not ask the model
+# to spell the answer, the two are level: what the recovered rationales add here is the answer's words
+# more than the fact behind them, which is no surprise, since few of them end with the right answer.
 #
 # ## The numbers this chapter stands on
 
@@ -581,27 +666,28 @@ display(pd.DataFrame({"question": [r["question"] for r in test], "right answer":
 summary = pd.DataFrame({
     "teacher accuracy, clean / epsilon 1": f"{acc_clean:.2f} / {sweep[1.0]['teacher accuracy']:.2f}",
     "words changed by InferDPT at epsilon 1": f"{sweep[1.0]['words changed']:.2f}",
-    "content words leaked, PDSS flow / no perturbation":
-        f"{leak_rate(flow['private'], flow['sent']):.2f} / 1.00",
-    "requests with a private question verbatim": raw_prompts_seen([r["question"] for r in test], received),
+    "content words of the private questions leaked, PDSS flow / no perturbation": f"{leaked_eps1:.2f} / 1.00",
+    "requests to the deployment server with a private question verbatim": n_verbatim,
     "decoder prompts truncated": f"{pdss_data.truncation_rate:.0%}",
     "ROUGE-L recovered / teacher's perturbed": f"{rouge_recovered:.3f} / {rouge_perturbed:.3f}",
-    "held-out accuracy, step-by-step / label only":
-        f"{dss['accuracy (written answer)']:.2f} / {label_only['accuracy (written answer)']:.2f}",
+    "held-out accuracy, step-by-step / label only (written answer)": f"{dss_acc:.2f} / {label_acc:.2f}",
 }, index=["value"]).T
 summary
 
 # %% [markdown]
-# - **Privacy.** At epsilon 1 the server never saw a private question verbatim, and most of their
-#   content words did not reach it; without perturbation all of them do. The price is paid by the
-#   teacher, whose accuracy on what it receives falls to near zero.
-# - **Recovery.** The decoder pulls the rationale back towards the private question, which the
-#   teacher never saw, but a tiny SLM cannot restore facts that the noise destroyed. A larger epsilon
-#   moves the trade towards utility (see the sweep), at the cost of more leaked words.
-# - **Distillation.** Training on rationales and labels together beat labels alone on held-out
-#   wordings, even with rationales that are often wrong about the fact.
+# - **Privacy.** The deployment server received the public questions in the clear and, for every
+#   private question, only a perturbed prompt: no request in its log holds a private question
+#   verbatim, and most of their content words did not reach it (without perturbation all of them
+#   would). The reference rationales came from a separate server. The price is paid by the teacher,
+#   whose accuracy on what it receives falls to a few percent at epsilon 1.
+# - **Recovery.** The decoder pulls the rationale towards the private question, which the teacher
+#   never saw, but a tiny SLM cannot restore facts that the noise destroyed. A larger epsilon moves the
+#   trade towards utility (see the sweep), at the cost of more leaked words.
+# - **Distillation.** Training on recovered rationales and labels together wrote the right answer
+#   more often than labels alone, with an interval that excludes no difference, although few of the
+#   rationales were right; picking the most likely choice, the two were level.
 #
-# Things to try: `EPSILON = 6.0` (the teacher then answers about a quarter of the perturbed questions
+# Things to try: `EPSILON = 6.0` (the teacher then answers about one perturbed question in six
 # right), more `PDSS_EPOCHS`, or `ALPHA` closer to 0 to weigh the decoder more.
 
 # %%

@@ -38,7 +38,7 @@ PARAMETERS: dict[str, dict] = {
     "04_multi_turn": {"MAX_EPOCHS": 2, "N_SECOND_TURN": 2},
     "05_ppo_detox": {"N_EVAL": 12, "PPO_STEPS": 2, "PPO_BATCH": 8, "GRPO_STEPS": 1, "GRPO_PROMPTS": 2,
                      "GRPO_GENERATIONS": 2},
-    "06_pdss": {"N_TRAIN": 12, "N_TEST": 6, "N_SWEEP": 6, "EPSILONS": [1.0], "PDSS_EPOCHS": 1,
+    "06_pdss": {"N_PUBLIC": 12, "N_TRAIN": 12, "N_TEST": 6, "N_SWEEP": 6, "EPSILONS": [1.0], "PDSS_EPOCHS": 1,
                 "DISTILL_EPOCHS": 1},
     "07_fast_sft": {"N_EXAMPLES": 96, "BATCH_SIZE": 8, "PACKED_ROWS_PER_STEP": 2, "EPOCHS": 1, "HELD_OUT": 16, "REPEATS": 1,
                     "WARMUP_STEPS": 1, "SWEEP_BATCH_SIZES": [8], "SWEEP_STEPS": 2},

@@ -81,13 +81,13 @@ def check_06_pdss(m):
     assert m["teacher.accuracy.clean"] >= 0.9
     assert m["teacher.accuracy.clean"] > m["teacher.accuracy.eps1"]
     assert 0.3 <= m["inferdpt.changed_frac.eps1"] <= 1
-    # what the server received in the PDSS flow: few content words, never a private question verbatim
+    # what the server received: in the PDSS flow few content words, in its whole log no private question verbatim
     assert m["privacy.leak_rate.eps1"] <= 0.3
     assert m["privacy.leak_rate.none"] >= 0.95  # the same measure without perturbation: nearly all
     assert m["privacy.raw_prompts_seen_by_server"] == 0
     # an empty teacher reply or recovered rationale is dropped and counted, never trained on (or crashing)
     assert m["teacher.n_empty_rationales_dropped"] == 0  # the tiny teacher answers every clean question
-    assert 0 <= m["distill.n_empty_rationales_dropped"] <= 30  # at most a tenth of the 300 training rows
+    assert 0 <= m["distill.n_empty_rationales_dropped"] <= 20  # at most a tenth of the 200 private training rows
     assert m["decoder.truncation_rate"] == 0
     # the decoder brings the rationale closer to the clean one than the teacher's perturbed answer is
     assert m["recovery.rougeL_recovered"] > m["recovery.rougeL_perturbed"]

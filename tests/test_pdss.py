@@ -335,7 +335,14 @@ def _arc_rows() -> list[dict]:
 @pytest.mark.parametrize("seed", range(100))
 def test_the_hub_split_never_tests_a_trained_question(seed):
     records = [r for r in Dataset.from_list(_arc_rows()).shuffle(seed=seed)]  # as profiles.load_science_questions
-    train, test = split_by_question(records, n_test=100, n_train=300)
-    assert len(test) == 100 and len(train) == 300
-    assert not {r["question"] for r in test} & {r["question"] for r in train}
+    test, train, public = split_by_question(records, 100, 150, 150)
+    assert (len(test), len(train), len(public)) == (100, 150, 150)
+    texts = [{r["question"] for r in group} for group in (test, train, public)]
+    assert not texts[0] & texts[1] and not texts[0] & texts[2] and not texts[1] & texts[2]
     assert test == records[:100]
+
+
+def test_split_by_question_says_when_the_records_run_out():
+    records = [{"question": f"q{i % 3}"} for i in range(10)]  # three distinct texts
+    with pytest.raises(ValueError, match="fill only 0 of 1"):
+        split_by_question(records, 2, 1, 1)  # the first two records take q0 and q1, then only q2 is left

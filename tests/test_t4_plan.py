@@ -72,7 +72,7 @@ SETTINGS = {
                      r"^GRPO_STEPS = 20\b", r"^GRPO_PROMPTS = 4\b", r"^GRPO_GENERATIONS = 8\b",
                      r"max_completion_length=64\b"],
     "06_pdss": [r"^N_TEST = 100\b", r"^PDSS_EPOCHS = 6\b", r"^DISTILL_EPOCHS = 10\b", r"max_tokens=60\b",
-                r'"hub": [^\n]*200', r'"hub": [^\n]*50'],
+                r'"hub": [^\n]*"n_public": 150, "n_train": 150, "n_sweep": 50'],
     "07_fast_sft": [r'"hub": \{"batch": 32, "epochs": 1, "sweep": \(8, 16, 32\)'],
 }
 
