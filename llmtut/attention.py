@@ -36,29 +36,40 @@ def varlen_sdpa_attention(
     cu_seq_lens_q: torch.Tensor | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """Causal attention within each example of a flattened row (`cu_seq_lens_q`; without it, the row is one
-    sequence).
+    """Causal attention within each example of a flattened row (`cu_seq_lens_q`; without
+    it, the row is one sequence).
 
-    `query`, `key`, `value` are (batch, heads, tokens, head_dim); returns (batch, tokens, heads, head_dim)
-    as every transformers attention function does.
+    `query`, `key`, `value` are (batch, heads, tokens, head_dim); returns (batch,
+    tokens, heads, head_dim) as every transformers attention function does.
     """
     if cu_seq_lens_q is None:
         if attention_mask is not None:
-            raise ValueError(f"{VARLEN_SDPA} attention is for padding-free rows (with cu_seq_lens_q); load the model "
-                             "with attn_implementation='sdpa' to train on padded batches.")
+            raise ValueError(
+                f"{VARLEN_SDPA} attention is for padding-free rows (with "
+                "cu_seq_lens_q); load the model with attn_implementation='sdpa' to "
+                "train on padded batches."
+            )
         cu_seq_lens_q = torch.tensor([0, query.shape[2]])  # one unpadded sequence
     if query.shape[0] != 1 or key.shape[2] != query.shape[2]:
-        raise ValueError("varlen attention takes one flattened row without a cache; got query "
-                         f"{tuple(query.shape)} and key {tuple(key.shape)}.")
-    if key.shape[1] != query.shape[1]:  # grouped-query attention: repeat the key/value heads
+        raise ValueError(
+            "varlen attention takes one flattened row without a cache; got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}."
+        )
+    if key.shape[1] != query.shape[1]:  # grouped-query attention: repeat the k/v heads
         repeat = query.shape[1] // key.shape[1]
-        key, value = key.repeat_interleave(repeat, dim=1), value.repeat_interleave(repeat, dim=1)
+        key = key.repeat_interleave(repeat, dim=1)
+        value = value.repeat_interleave(repeat, dim=1)
     lengths = cu_seq_lens_q.diff().tolist()
-    # split, not slicing: the backward of a split is one concatenation, while each slice's backward
-    # fills a zero tensor the size of the whole row (that alone ate the padding-free gain on CPU)
+    # split, not slicing: the backward of a split is one concatenation, while each
+    # slice's backward fills a zero tensor the size of the whole row (that alone ate
+    # the padding-free gain on CPU)
+    q_k_v = (t.split(lengths, 2) for t in (query, key, value))
+    splits = zip(*q_k_v, strict=True)
     parts = [
-        F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scaling)
-        for q, k, v in zip(query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2), strict=True)
+        F.scaled_dot_product_attention(
+            q, k, v, dropout_p=dropout, is_causal=True, scale=scaling
+        )
+        for q, k, v in splits
     ]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 

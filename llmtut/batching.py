@@ -31,22 +31,31 @@ def pad_fraction(lengths: Sequence[int], batch_size: int) -> float:
     return float(np.mean([1 - b.sum() / (len(b) * b.max()) for b in batches]))
 
 
-def pack_into_rows(examples: Dataset, n_rows: int, strategy: str = "bfd") -> tuple[Dataset, int]:
-    """trl's `pack_dataset` (what `SFTTrainer(packing=True)` runs), with the shortest row length that
-    packs every example into at most `n_rows` rows; (packed rows, that length).
+def pack_into_rows(
+    examples: Dataset, n_rows: int, strategy: str = "bfd"
+) -> tuple[Dataset, int]:
+    """trl's `pack_dataset` (what `SFTTrainer(packing=True)` runs), with the shortest
+    row length that packs every example into at most `n_rows` rows; (packed rows, that
+    length).
 
-    Packed runs then take as many optimizer steps as the padded ones, over the same examples: a
-    row length of total tokens / `n_rows` leaves no room for the gaps that best-fit leaves, so it
-    would need more rows (more steps) or, for a fixed number of steps, leave examples unseen.
+    Packed runs then take as many optimizer steps as the padded ones, over the same
+    examples: a row length of total tokens / `n_rows` leaves no room for the gaps that
+    best-fit leaves, so it would need more rows (more steps) or, for a fixed number of
+    steps, leave examples unseen.
     """
+
+    def n_packed(length: int) -> int:
+        return len(pack_dataset(examples, length, strategy=strategy))
+
     lengths = [len(x) for x in examples["input_ids"]]
-    lo = max(max(lengths), math.ceil(sum(lengths) / n_rows))  # no length below this can do it
+    # no row length below this can do it
+    lo = max(max(lengths), math.ceil(sum(lengths) / n_rows))
     hi = lo
-    while len(pack_dataset(examples, hi, strategy=strategy)) > n_rows:
+    while n_packed(hi) > n_rows:
         lo, hi = hi + 1, 2 * hi
     while lo < hi:  # bisect: with more room, best-fit needs no more rows (in practice)
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if len(pack_dataset(examples, mid, strategy=strategy)) <= n_rows else (mid + 1, hi)
+        lo, hi = (lo, mid) if n_packed(mid) <= n_rows else (mid + 1, hi)
     return pack_dataset(examples, hi, strategy=strategy), hi
 
 

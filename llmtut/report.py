@@ -25,13 +25,13 @@ def _plain(value: Any) -> Any:
 
 
 def record(key: str, value: Any) -> Any:
-    """Show `key = value` and, if `$LLMTUT_METRICS` names a file, store it there under `key`.
+    """If `$LLMTUT_METRICS` names a file, store `value` there under `key`; print nothing.
 
-    The file holds one flat JSON object with dotted keys, e.g. {"masked.epochs_to_learn": 16}.
+    The file holds one flat JSON object with dotted keys, e.g. {"masked.epochs_to_learn": 16}: the
+    tests' record, not the reader's. A chapter shows its numbers in its own words and tables.
     Returns the value so a chapter can record and use it in one line.
     """
     value = _plain(value)
-    print(f"{key} = {value!r}")
     path = os.environ.get(METRICS_ENV)
     if path:
         p = Path(path)

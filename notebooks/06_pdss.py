@@ -60,12 +60,13 @@
 # `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
-# Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
+# Colab only: install llmtut, the book's package (with transformers, trl, peft, ...).
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "llmtut @ git+https://github.com/llmtut/llmtut"], check=True)
+    package = "llmtut @ git+https://github.com/llmtut/llmtut"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %%
 import contextlib
@@ -118,34 +119,45 @@ from llmtut.trainer_defaults import quiet_trainer_args
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
 SEED = 0
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-N_PUBLIC = None  # public questions, sent in the clear to train the encoder-decoder. None: the profile's default
-N_TRAIN = None  # private questions the distilled student learns from, only ever sent perturbed. None: default
+N_PUBLIC = None  # public questions: sent in the clear, train the encoder-decoder
+N_TRAIN = None  # private questions the distilled student learns from (sent perturbed)
 N_TEST = 100  # held-out private questions
-N_SWEEP = None  # public questions of the epsilon sweep (the first ones). None: the profile's default below
+N_SWEEP = None  # public questions of the epsilon sweep (the first ones)
+# None (N_PUBLIC, N_TRAIN, N_SWEEP, LR): the profile's default below
 EPSILON = 1.0  # the privacy budget of the PDSS run
 EPSILONS = (0.5, 1.0, 3.0, 6.0)
 ALPHA = 0.5  # weight of the encoder loss (PDSS) and of the Predict loss (distillation)
 PDSS_EPOCHS = 6
 DISTILL_EPOCHS = 10
 LR = None  # None: the profile's default below
-TEACHER_URL = None  # an OpenAI-compatible base URL, e.g. "http://localhost:8000/v1"; None: serve TEACHER here
+# an OpenAI-compatible base URL, e.g. "http://localhost:8000/v1"; None: serve TEACHER
+# here
+TEACHER_URL = None
 TEACHER = None  # the model name the server serves; None: the profile's teacher
-REFERENCE_URL = None  # a server we trust with private questions, for reference rationales; None: serve TEACHER
+# a server we trust with private questions, for reference rationales; None: serve
+# TEACHER
+REFERENCE_URL = None
 OUT_DIR = "out/06_pdss"
 
 # %%
 profiles.check_profile(PROFILE)
-# hub: fewer questions than tiny, so that the teacher's 800 or so completions fit a Colab session on a T4
-defaults = {"tiny": {"lr": 3e-3, "n_public": 200, "n_train": 200, "n_sweep": 100},
-            "hub": {"lr": 2e-5, "n_public": 150, "n_train": 150, "n_sweep": 50}}[PROFILE]
+# hub: fewer questions than tiny, so that the teacher's 800 or so completions fit a
+# Colab session on a T4
+defaults = {
+    "tiny": {"lr": 3e-3, "n_public": 200, "n_train": 200, "n_sweep": 100},
+    "hub": {"lr": 2e-5, "n_public": 150, "n_train": 150, "n_sweep": 50},
+}[PROFILE]
 lr = LR or defaults["lr"]
 N_PUBLIC, N_TRAIN = N_PUBLIC or defaults["n_public"], N_TRAIN or defaults["n_train"]
 N_SWEEP = N_SWEEP or defaults["n_sweep"]
 torch.manual_seed(SEED)
 out_dir = Path(OUT_DIR)
 out_dir.mkdir(parents=True, exist_ok=True)
-print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} public={N_PUBLIC} private: train={N_TRAIN} "
-      f"test={N_TEST} epsilon={EPSILON}")
+print(
+    f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} public={N_PUBLIC} "
+    f"private: train={N_TRAIN} "
+    f"test={N_TEST} epsilon={EPSILON}"
+)
 
 # %% [markdown]
 # ## Public and private questions
@@ -177,20 +189,36 @@ if PROFILE == "tiny":
     public_texts = set(texts[len(texts) // 4 :: 2])  # half of the other wordings
     rng = random.Random(SEED)
     public = rng.sample([r for r in records if r["question"] in public_texts], N_PUBLIC)
-    train = rng.sample([r for r in records if r["question"] not in held_out | public_texts], N_TRAIN)
+    train = rng.sample(
+        [r for r in records if r["question"] not in held_out | public_texts], N_TRAIN
+    )
     train_facts = {r["fact"] for r in train}
-    test_pool = [r for r in records if r["question"] in held_out and r["fact"] in train_facts]
+    test_pool = [
+        r for r in records if r["question"] in held_out and r["fact"] in train_facts
+    ]
     test = rng.sample(test_pool, min(N_TEST, len(test_pool)))
-else:  # ARC repeats some question texts: a repeat lands in the first group that has it, no other
+else:  # ARC repeats some question texts: a repeat lands in the first group only
     test, train, public = split_by_question(records, N_TEST, N_TRAIN, N_PUBLIC)
 groups = {"public": public, "private training": train, "private test": test}
 for (name_a, a), (name_b, b) in itertools.combinations(groups.items(), 2):
-    assert not {r["question"] for r in a} & {r["question"] for r in b}, f"{name_a} and {name_b} share a question"
+    assert not {r["question"] for r in a} & {r["question"] for r in b}, (
+        f"{name_a} and {name_b} share a question"
+    )
 private_questions = [r["question"] for r in train + test]
-display(pd.DataFrame({"questions": [len(g) for g in groups.values()],
-                      "distinct wordings": [len({r["question"] for r in g}) for g in groups.values()],
-                      "facts": [len({r.get("fact", r["question"]) for r in g}) for g in groups.values()]},
-                     index=list(groups)))
+display(
+    pd.DataFrame(
+        {
+            "questions": [len(g) for g in groups.values()],
+            "distinct wordings": [
+                len({r["question"] for r in g}) for g in groups.values()
+            ],
+            "facts": [
+                len({r.get("fact", r["question"]) for r in g}) for g in groups.values()
+            ],
+        },
+        index=list(groups),
+    )
+)
 print(format_question(public[0]))
 
 # %% [markdown]
@@ -209,22 +237,19 @@ print(format_question(public[0]))
 # prompt and parameters, so a run that dies half-way resumes without paying twice.
 
 # %%
-ONE_SHOT = """Answer the question in one or two sentences, then write "So the answer is" and the text of one choice.
-
-Question: Which tool is used to measure temperature?
-Choices:
-A. ruler
-B. thermometer
-C. balance
-D. stopwatch
-Answer: A thermometer measures how hot or cold something is. So the answer is thermometer.
-
-"""
+ONE_SHOT = (
+    "Answer the question in one or two sentences, then write "
+    '"So the answer is" and the text of one choice.\n\n'
+    "Question: Which tool is used to measure temperature?\n"
+    "Choices:\nA. ruler\nB. thermometer\nC. balance\nD. stopwatch\n"
+    "Answer: A thermometer measures how hot or cold something is. "
+    "So the answer is thermometer.\n\n"
+)
 
 
 def teacher_prompt(question_text: str) -> str:
-    """What we send the teacher for a formatted question: the tiny teacher was trained on this layout;
-    a Hub model gets an instruction and one worked example first."""
+    """What we send the teacher for a formatted question: the tiny teacher was trained
+    on this layout; a Hub model gets an instruction and one worked example first."""
     prefix = "" if PROFILE == "tiny" else ONE_SHOT
     return prefix + question_text + ANSWER_CUE
 
@@ -233,24 +258,53 @@ teacher_name = TEACHER or profiles.resolve("pdss_teacher", PROFILE)
 request_log = out_dir / "server_requests.jsonl"
 request_log.unlink(missing_ok=True)
 cache_path = out_dir / "completions.jsonl"
-# A fresh cache, so that the request log shows every request of this run. To resume an interrupted
-# run instead, comment this line out: finished completions are then read back, not requested again.
+# A fresh cache, so that the request log shows every request of this run. To resume an
+# interrupted run instead, comment this line out: finished completions are then read
+# back, not requested again.
 cache_path.unlink(missing_ok=True)
-client_log = out_dir / "client_requests.jsonl"  # every request the client sends, each attempt
+client_log = (
+    out_dir / "client_requests.jsonl"
+)  # every request the client sends, each attempt
 client_log.unlink(missing_ok=True)
-server = contextlib.ExitStack()  # closing it stops a server started here; start_teacher enters it again
+# closing it stops a server started here; start_teacher enters it again
+server = contextlib.ExitStack()
+
+
+def teacher_client(
+    servers: contextlib.ExitStack, url: str | None, log: Path, cache: Path, **kwargs
+) -> CompletionsClient:
+    """A client of the teacher at `url` or, with None, of a server started here on the
+    teacher model (stopped when `servers` closes), which logs each request to `log`."""
+    base_url = url or servers.enter_context(
+        # a Hub model is downloaded when the server first starts: give it time
+        served(
+            teacher_name,
+            device=DEVICE,
+            request_log=log,
+            offline=PROFILE == "tiny",
+            timeout_s=120 if PROFILE == "tiny" else 1800,
+        )
+    )
+    return CompletionsClient(
+        model=teacher_name,
+        base_url=base_url,
+        max_tokens=60,
+        stop=["\n"],
+        max_workers=8,
+        cache_path=cache,
+        **kwargs,
+    )
 
 
 def start_teacher() -> CompletionsClient:
-    """Start the teacher server here (unless TEACHER_URL names one elsewhere) and return a client for it.
-    Each start listens on a new port; the cache and both logs are appended to, never cleared."""
-    base_url = TEACHER_URL or server.enter_context(
-        # a Hub model is downloaded when the server first starts: give it time
-        served(teacher_name, device=DEVICE, request_log=request_log, offline=PROFILE == "tiny",
-               timeout_s=120 if PROFILE == "tiny" else 1800))
+    """Start the teacher server here (unless TEACHER_URL names one elsewhere) and return
+    a client for it. Each start listens on a new port; the cache and both logs are
+    appended to, never cleared."""
+    started = teacher_client(
+        server, TEACHER_URL, request_log, cache_path, log_path=client_log
+    )
     print(f"teacher {Path(teacher_name).name}: ready")
-    return CompletionsClient(model=teacher_name, base_url=base_url, max_tokens=60, stop=["\n"], max_workers=8,
-                             cache_path=cache_path, log_path=client_log)
+    return started
 
 
 client = start_teacher()
@@ -260,6 +314,7 @@ client = start_teacher()
 # will learn to recover. The answer is read from the rest of the line after the rationale's last
 # "the answer is", and compared with the right choice's text ignoring case, quotes and final periods
 # (`llmtut.formats.is_correct`).
+
 
 # %%
 def is_right(rationales: list[str], recs: list[dict]) -> list[bool]:
@@ -272,10 +327,17 @@ def accuracy(rationales: list[str], recs: list[dict]) -> float:
 
 
 t0 = time.perf_counter()
-clean_public = client.complete([teacher_prompt(format_question(r)) for r in public], desc="public, clean")
+clean_public = client.complete(
+    [teacher_prompt(format_question(r)) for r in public], desc="public, clean"
+)
 print(f"{len(public)} requests in {time.perf_counter() - t0:.1f} s")
-acc_clean = record("teacher.accuracy.clean", accuracy(clean_public[:N_SWEEP], public[:N_SWEEP]))
-print(f"the teacher answers {acc_clean:.0%} of the first {N_SWEEP} public questions right\n")
+acc_clean = record(
+    "teacher.accuracy.clean", accuracy(clean_public[:N_SWEEP], public[:N_SWEEP])
+)
+print(
+    f"the teacher answers {acc_clean:.0%} of the first {N_SWEEP} public questions "
+    "right\n"
+)
 print(teacher_prompt(format_question(public[0])), clean_public[0])
 
 # %% [markdown]
@@ -298,22 +360,33 @@ print(teacher_prompt(format_question(public[0])), clean_public[0])
 # more noise, a larger candidate set and flatter weights. The same seed gives the same perturbation.
 
 # %%
-slm, tokenizer = profiles.load_pretrained("pdss_student", PROFILE, AutoModelForCausalLM, DEVICE)
+slm, tokenizer = profiles.load_pretrained(
+    "pdss_student", PROFILE, AutoModelForCausalLM, DEVICE
+)
 kit = InferDPTKit.from_model(slm, tokenizer, word_initial_only=True)
 kit.save(out_dir / "inferdpt_kit")
-assert InferDPTKit.load(out_dir / "inferdpt_kit").perturb("Which planet is red?", 1.0, 0) == kit.perturb(
-    "Which planet is red?", 1.0, 0)
+assert InferDPTKit.load(out_dir / "inferdpt_kit").perturb(
+    "Which planet is red?", 1.0, 0
+) == kit.perturb("Which planet is red?", 1.0, 0)
 coverage = sum(kit.coverage(r["question"]) for r in public) / len(public)
-print(f"{len(kit.words)} words in the kit; it can perturb {coverage:.0%} of the questions' long words")
+print(
+    f"{len(kit.words)} words in the kit; it can perturb {coverage:.0%} of the "
+    "questions' long words"
+)
 print("a sample of the kit:", ", ".join(random.Random(SEED).sample(kit.words, 12)))
-# the longest word of the first question the kit can perturb, in the kit's spelling ("Which" -> "which")
+# the longest word of the first question the kit can perturb, in the kit's spelling
+# ("Which" -> "which")
 word = next(w for r in public if (w := kit.longest_word(r["question"])) is not None)
 draws = {}
 for eps in EPSILONS:
     cands = kit.candidates(word, eps, SEED)
     top = sorted(cands.items(), key=lambda kv: -kv[1])[:3]
-    draws[eps] = {"candidates": len(cands), f"p({word})": round(cands[word], 4),
-                  "p(3 most likely)": round(sum(p for _, p in top), 4), "3 most likely": ", ".join(w for w, _ in top)}
+    draws[eps] = {
+        "candidates": len(cands),
+        f"p({word})": round(cands[word], 4),
+        "p(3 most likely)": round(sum(p for _, p in top), 4),
+        "3 most likely": ", ".join(w for w, _ in top),
+    }
 display(pd.DataFrame(draws).T.rename_axis("epsilon"))
 
 # %% [markdown]
@@ -348,16 +421,28 @@ for eps in (None, *EPSILONS):
 sweep_table = pd.DataFrame(sweep).T.rename_axis("epsilon")
 display(sweep_table.round(3))
 record("teacher.accuracy.eps1", sweep[1.0]["teacher accuracy"])
-changed_eps1 = record("inferdpt.changed_frac.eps1", round(sweep[1.0]["words changed"], 4))
+changed_eps1 = record(
+    "inferdpt.changed_frac.eps1", round(sweep[1.0]["words changed"], 4)
+)
 
 # %%
 eps_values = [e for e in sweep if e != "none"]
 fig, ax = plt.subplots(figsize=(7.5, 3.5))
-for column, style in (("words changed", "o-"), ("content words leaked", "s-"), ("teacher accuracy", "^-")):
+for column, style in (
+    ("words changed", "o-"),
+    ("content words leaked", "s-"),
+    ("teacher accuracy", "^-"),
+):
     ax.plot(eps_values, [sweep[e][column] for e in eps_values], style, label=column)
     ax.axhline(sweep["none"][column], color=ax.lines[-1].get_color(), ls=":", lw=1)
-ax.set(xscale="log", xlabel="privacy budget epsilon (dotted: no perturbation)", ylabel="share", ylim=(-0.03, 1.03))
-ax.minorticks_off()  # a log axis labels its minor ticks too ("4 x 10^0"); the budgets are the ticks
+ax.set(
+    xscale="log",
+    xlabel="privacy budget epsilon (dotted: no perturbation)",
+    ylabel="share",
+    ylim=(-0.03, 1.03),
+)
+# a log axis labels its minor ticks too ("4 x 10^0"); the budgets are the ticks
+ax.minorticks_off()
 ax.set_xticks(eps_values, [str(e) for e in eps_values])
 ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
 plt.tight_layout()
@@ -392,23 +477,44 @@ plt.show()
 
 # %%
 p_public = [perturb_record(kit, r, EPSILON, (SEED, i)) for i, r in enumerate(public)]
-p_rationales = client.complete([teacher_prompt(format_question(r)) for r in p_public],
-                               desc="public, perturbed")
-rows = [build_fields(format_question(r), format_question(p), pr, cr)
-        for r, p, pr, cr in zip(public, p_public, p_rationales, clean_public, strict=True)]
+p_rationales = client.complete(
+    [teacher_prompt(format_question(r)) for r in p_public], desc="public, perturbed"
+)
+rows = [
+    build_fields(format_question(r), format_question(p), pr, cr)
+    for r, p, pr, cr in zip(public, p_public, p_rationales, clean_public, strict=True)
+]
 limits = fit_limits(rows, tokenizer)
-pdss_data = PDSSDataset(rows, tokenizer, **limits)  # drops (and counts) rows whose clean rationale is empty
+pdss_data = PDSSDataset(
+    rows, tokenizer, **limits
+)  # drops (and counts) rows whose clean rationale is empty
 record("decoder.truncation_rate", pdss_data.truncation_rate)
 n_dropped = record("teacher.n_empty_rationales_dropped", pdss_data.n_dropped)
-print(f"{n_dropped} of {len(rows)} rows dropped: the teacher's rationale for the clean question was empty")
-decoder_prompt_lens = [len(tokenizer(r["decoder_in"])["input_ids"]) for r in pdss_data.rows]
-print(f"limits: {limits}\ndecoder prompts: {min(decoder_prompt_lens)}-{max(decoder_prompt_lens)} tokens; "
-      f"over the source's 64: {sum(n > 64 for n in decoder_prompt_lens) / len(pdss_data):.0%}")
+print(
+    f"{n_dropped} of {len(rows)} rows dropped: the teacher's rationale for the clean "
+    "question was empty"
+)
+decoder_prompt_lens = [
+    len(tokenizer(r["decoder_in"])["input_ids"]) for r in pdss_data.rows
+]
+over_64 = sum(n > 64 for n in decoder_prompt_lens) / len(pdss_data)
+print(
+    "longest prompt / target, in tokens: encoder "
+    f"{limits['max_prompt_len']['encoder']} / {limits['max_target_len']['encoder']}, "
+    f"decoder {limits['max_prompt_len']['decoder']} / "
+    f"{limits['max_target_len']['decoder']}\n"
+    f"decoder prompts: {min(decoder_prompt_lens)}-{max(decoder_prompt_lens)} tokens; "
+    f"over the source's 64: {over_64:.0%}"
+)
 item = pdss_data[0]
-print(f"row 0: encoder {len(item['encoder_input_ids'])} tokens, "
-      f"{sum(t != -100 for t in item['encoder_labels'])} labelled; decoder {len(item['decoder_input_ids'])} tokens, "
-      f"{sum(t != -100 for t in item['decoder_labels'])} labelled (the last label is the eos: "
-      f"{item['decoder_labels'][-1] == tokenizer.eos_token_id})\n")
+print(
+    f"row 0: encoder {len(item['encoder_input_ids'])} tokens, "
+    f"{sum(t != -100 for t in item['encoder_labels'])} labelled; "
+    f"decoder {len(item['decoder_input_ids'])} tokens, "
+    f"{sum(t != -100 for t in item['decoder_labels'])} labelled "
+    "(the last label is the eos: "
+    f"{item['decoder_labels'][-1] == tokenizer.eos_token_id})\n"
+)
 print(pdss_data.rows[0]["decoder_in"] + pdss_data.rows[0]["decoder_out"])
 
 # %% [markdown]
@@ -430,25 +536,44 @@ print(pdss_data.rows[0]["decoder_in"] + pdss_data.rows[0]["decoder_out"])
 # %%
 BATCH_SIZE = 16  # rows per optimizer step, in both profiles
 MICRO_BATCH = {"tiny": BATCH_SIZE, "hub": 2}[PROFILE]  # rows per forward pass
-# hub recomputes the activations in the backward pass (gradient checkpointing) instead of keeping them
-CHECKPOINTING = {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+# hub recomputes the activations in the backward pass (gradient checkpointing) instead
+# of keeping them
+CHECKPOINTING = {
+    "gradient_checkpointing": True,
+    "gradient_checkpointing_kwargs": {"use_reentrant": False},
+}
 
 
 def training_args(name: str, epochs: int, n_rows: int) -> TrainingArguments:
     steps_per_epoch = math.ceil(n_rows / BATCH_SIZE)  # optimizer steps
     return TrainingArguments(
-        output_dir=str(out_dir / name), num_train_epochs=epochs, per_device_train_batch_size=MICRO_BATCH,
-        gradient_accumulation_steps=BATCH_SIZE // MICRO_BATCH, **(CHECKPOINTING if PROFILE == "hub" else {}),
-        learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=10, logging_steps=steps_per_epoch,
-        data_seed=SEED, remove_unused_columns=False,
-        **quiet_trainer_args(SEED, DEVICE), **precision_for(DEVICE).trainer_args(),
+        output_dir=str(out_dir / name),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=MICRO_BATCH,
+        gradient_accumulation_steps=BATCH_SIZE // MICRO_BATCH,
+        **(CHECKPOINTING if PROFILE == "hub" else {}),
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=10,
+        logging_steps=steps_per_epoch,
+        data_seed=SEED,
+        remove_unused_columns=False,
+        **quiet_trainer_args(SEED, DEVICE),
+        **precision_for(DEVICE).trainer_args(),
     )
 
 
-server.close()  # the teacher leaves the GPU while the student trains (with TEACHER_URL, nothing to stop)
+# the teacher leaves the GPU while the student trains (with TEACHER_URL, nothing to
+# stop)
+server.close()
 tokenizer.padding_side = "right"
-pdss_trainer = PDSSTrainer(model=slm, args=training_args("pdss", PDSS_EPOCHS, len(pdss_data)),
-                           train_dataset=pdss_data, processing_class=tokenizer, alpha=ALPHA)
+pdss_trainer = PDSSTrainer(
+    model=slm,
+    args=training_args("pdss", PDSS_EPOCHS, len(pdss_data)),
+    train_dataset=pdss_data,
+    processing_class=tokenizer,
+    alpha=ALPHA,
+)
 pdss_trainer.remove_callback(PrinterCallback)  # the table below shows the log
 t0 = time.perf_counter()
 pdss_trainer.train()
@@ -469,48 +594,81 @@ display(pdss_log[["epoch", "loss", "encoder_loss", "decoder_loss"]].round(3))
 # and on the private training questions, whose recovered rationales the distilled student learns from
 # below.
 
+
 # %%
 def pdss_flow(recs: list[dict], seed: int) -> dict:
     questions = [format_question(r) for r in recs]
     encoder_prompts = [build_fields(q, "", "", "")["encoder_in"] for q in questions]
-    perturbed = generate_answers(slm, tokenizer, encoder_prompts, limits["max_target_len"]["encoder"],
-                                 do_sample=True, seed=seed, batch_size=64)
+    perturbed = generate_answers(
+        slm,
+        tokenizer,
+        encoder_prompts,
+        limits["max_target_len"]["encoder"],
+        do_sample=True,
+        seed=seed,
+        batch_size=64,
+    )
     sent = [teacher_prompt(p.strip() + "\n") for p in perturbed]
     answers = client.complete(sent, desc="PDSS flow")
-    decoder_prompts = [build_fields(q, p, a, "")["decoder_in"]
-                       for q, p, a in zip(questions, perturbed, answers, strict=True)]
-    recovered = generate_answers(slm, tokenizer, decoder_prompts, limits["max_target_len"]["decoder"],
-                                 batch_size=64)
-    return {"private": questions, "perturbed": [p.strip() for p in perturbed], "sent": sent,
-            "teacher": [a.strip() for a in answers], "recovered": recovered}
+    decoder_prompts = [
+        build_fields(q, p, a, "")["decoder_in"]
+        for q, p, a in zip(questions, perturbed, answers, strict=True)
+    ]
+    recovered = generate_answers(
+        slm,
+        tokenizer,
+        decoder_prompts,
+        limits["max_target_len"]["decoder"],
+        batch_size=64,
+    )
+    return {
+        "private": questions,
+        "perturbed": [p.strip() for p in perturbed],
+        "sent": sent,
+        "teacher": [a.strip() for a in answers],
+        "recovered": recovered,
+    }
 
 
 def requests_so_far() -> list[str]:
-    """The prompts the server received (its log, when this chapter started it) or, for a server elsewhere,
-    the prompts the client sent it."""
+    """The prompts the server received (its log, when this chapter started it) or, for a
+    server elsewhere, the prompts the client sent it."""
     if TEACHER_URL is None:
         return [entry["body"]["prompt"] for entry in read_request_log(request_log)]
-    return [json.loads(line)["prompt"] for line in client_log.read_text().splitlines()] if client_log.exists() else []
+    return (
+        [json.loads(line)["prompt"] for line in client_log.read_text().splitlines()]
+        if client_log.exists()
+        else []
+    )
 
 
-client = start_teacher()  # again, for the PDSS flow: a new port, the same cache and logs
+client = (
+    start_teacher()
+)  # again, for the PDSS flow: a new port, the same cache and logs
 n_before = len(requests_so_far())
 t0 = time.perf_counter()
 flow = pdss_flow(test, SEED)
 train_flow = pdss_flow(train, SEED + 1)
 server.close()  # the teacher's last request: it leaves the GPU
-# The PDSS student is done: each training below loads a fresh one. Its trainer (with AdamW's state) goes,
-# and the student itself leaves the GPU.
+# The PDSS student is done: each training below loads a fresh one. Its trainer (with
+# AdamW's state) goes, and the student itself leaves the GPU.
 del pdss_trainer
 slm.to("cpu")
-gc.collect()  # a Trainer holds reference cycles: collect them now, not at some later point
+gc.collect()  # a Trainer holds reference cycles: collect them now, not later
 if DEVICE == "cuda":
     torch.cuda.empty_cache()
 print(f"{len(test) + len(train)} private questions in {time.perf_counter() - t0:.0f} s")
 pd.set_option("display.max_colwidth", 200)
-display(pd.DataFrame({"private question": [r["question"] for r in test],
-                      "what the server received": [p.split("\n")[0] for p in flow["perturbed"]],
-                      "teacher's rationale": flow["teacher"], "recovered rationale": flow["recovered"]}).head(6))
+display(
+    pd.DataFrame(
+        {
+            "private question": [r["question"] for r in test],
+            "what the server received": [p.split("\n")[0] for p in flow["perturbed"]],
+            "teacher's rationale": flow["teacher"],
+            "recovered rationale": flow["recovered"],
+        }
+    ).head(6)
+)
 
 # %% [markdown]
 # What did the server see? The proxy's log holds every request body it received in this chapter,
@@ -522,16 +680,30 @@ display(pd.DataFrame({"private question": [r["question"] for r in test],
 # %%
 all_received = requests_so_far()
 received, sent = all_received[n_before:], flow["sent"] + train_flow["sent"]
-print(f"{len(all_received)} requests in the server's log, {len(received)} of them from the PDSS flow on "
-      f"{len(private_questions)} private questions; the flow's are the prompts it sent: {set(received) == set(sent)}")
-n_verbatim = record("privacy.raw_prompts_seen_by_server", raw_prompts_seen(private_questions, all_received))
+print(
+    f"{len(all_received)} requests in the server's log, {len(received)} of them from "
+    f"the PDSS flow on {len(private_questions)} private questions; the flow's are the "
+    f"prompts it sent: {set(received) == set(sent)}"
+)
+n_verbatim = record(
+    "privacy.raw_prompts_seen_by_server",
+    raw_prompts_seen(private_questions, all_received),
+)
 private_texts = flow["private"] + train_flow["private"]
 leaked_eps1 = record("privacy.leak_rate.eps1", round(leak_rate(private_texts, sent), 4))
-record("privacy.leak_rate.none", round(leak_rate(private_texts, [teacher_prompt(q) for q in private_texts]), 4))
+record(
+    "privacy.leak_rate.none",
+    round(leak_rate(private_texts, [teacher_prompt(q) for q in private_texts]), 4),
+)
 words = sorted(content_words(test[0]["question"]))
-print(f"requests with a private question verbatim: {n_verbatim}; content words that got through: {leaked_eps1:.1%}")
-print(f"question 0's content words: {words}; received: "
-      f"{[w for w in words if w in content_words(flow['sent'][0])]}")
+print(
+    f"requests with a private question verbatim: {n_verbatim}; "
+    f"content words that got through: {leaked_eps1:.1%}"
+)
+print(
+    f"question 0's content words: {words}; received: "
+    f"{[w for w in words if w in content_words(flow['sent'][0])]}"
+)
 
 # %% [markdown]
 # And what did the decoder recover? To score it we need a reference: the teacher's rationale for each
@@ -545,38 +717,66 @@ print(f"question 0's content words: {words}; received: "
 # %%
 reference_dir = out_dir / "reference"
 reference_dir.mkdir(exist_ok=True)
-reference_log, reference_cache = reference_dir / "server_requests.jsonl", reference_dir / "completions.jsonl"
+reference_log, reference_cache = (
+    reference_dir / "server_requests.jsonl",
+    reference_dir / "completions.jsonl",
+)
 reference_log.unlink(missing_ok=True)
 reference_cache.unlink(missing_ok=True)
 with contextlib.ExitStack() as reference_server:
-    reference_url = REFERENCE_URL or reference_server.enter_context(
-        served(teacher_name, device=DEVICE, request_log=reference_log, offline=PROFILE == "tiny",
-               timeout_s=120 if PROFILE == "tiny" else 1800))
-    reference_client = CompletionsClient(model=teacher_name, base_url=reference_url, max_tokens=60, stop=["\n"],
-                                         max_workers=8, cache_path=reference_cache)
-    reference = [c.strip() for c in reference_client.complete(
-        [teacher_prompt(format_question(r)) for r in test], desc="reference")]
-assert len(requests_so_far()) == len(all_received), "a reference request reached the deployment server"
-print(f"{len(reference)} reference rationales, {accuracy(reference, test):.0%} of them right; the deployment "
-      f"server's log still holds {len(all_received)} requests")
+    reference_client = teacher_client(
+        reference_server, REFERENCE_URL, reference_log, reference_cache
+    )
+    reference = [
+        c.strip()
+        for c in reference_client.complete(
+            [teacher_prompt(format_question(r)) for r in test], desc="reference"
+        )
+    ]
+assert len(requests_so_far()) == len(all_received), (
+    "a reference request reached the deployment server"
+)
+print(
+    f"{len(reference)} reference rationales, {accuracy(reference, test):.0%} of them "
+    f"right; the deployment server's log still holds {len(all_received)} requests"
+)
 
 
 def on_topic(rationales: list[str], recs: list[dict]) -> float:
     """The share of rationales that use at least one content word of their question."""
-    return sum(bool(content_words(t) & content_words(r["question"]))
-               for t, r in zip(rationales, recs, strict=True)) / len(recs)
+    return sum(
+        bool(content_words(t) & content_words(r["question"]))
+        for t, r in zip(rationales, recs, strict=True)
+    ) / len(recs)
 
 
 rouge = evaluate.load(module_path("rouge"))
-rouge_recovered = record("recovery.rougeL_recovered",
-                         round(rouge.compute(predictions=flow["recovered"], references=reference)["rougeL"], 4))
-rouge_perturbed = record("recovery.rougeL_perturbed",
-                         round(rouge.compute(predictions=flow["teacher"], references=reference)["rougeL"], 4))
-recovery = pd.DataFrame({
-    "ROUGE-L vs reference": [rouge_perturbed, rouge_recovered],
-    "uses a word of the private question": [on_topic(flow["teacher"], test), on_topic(flow["recovered"], test)],
-    "answer right": [accuracy(flow["teacher"], test), accuracy(flow["recovered"], test)],
-}, index=["teacher, perturbed question", "SLM decoder, recovered"])
+rouge_recovered = record(
+    "recovery.rougeL_recovered",
+    round(
+        rouge.compute(predictions=flow["recovered"], references=reference)["rougeL"], 4
+    ),
+)
+rouge_perturbed = record(
+    "recovery.rougeL_perturbed",
+    round(
+        rouge.compute(predictions=flow["teacher"], references=reference)["rougeL"], 4
+    ),
+)
+recovery = pd.DataFrame(
+    {
+        "ROUGE-L vs reference": [rouge_perturbed, rouge_recovered],
+        "uses a word of the private question": [
+            on_topic(flow["teacher"], test),
+            on_topic(flow["recovered"], test),
+        ],
+        "answer right": [
+            accuracy(flow["teacher"], test),
+            accuracy(flow["recovered"], test),
+        ],
+    },
+    index=["teacher, perturbed question", "SLM decoder, recovered"],
+)
 display(recovery.round(3))
 
 # %% [markdown]
@@ -597,58 +797,120 @@ display(recovery.round(3))
 # a second view, by which of the four choices they find most likely.
 
 # %%
-distill_rows = [build_distill_fields(format_question(r), answer_text(r), rationale)
-                for r, rationale in zip(train, train_flow["recovered"], strict=True)]
-print(f"{accuracy(train_flow['recovered'], train):.0%} of the {len(train)} recovered training rationales end with "
-      "the right answer")
-# one dataset for both trainings (the student's tokenizer); it drops, and counts, the rows whose recovered
-# rationale is empty (the SLM ended it at once)
-distill_data = DistillDataset(distill_rows, tokenizer, **fit_limits(distill_rows, tokenizer, ("predict", "explain")))
+distill_rows = [
+    build_distill_fields(format_question(r), answer_text(r), rationale)
+    for r, rationale in zip(train, train_flow["recovered"], strict=True)
+]
+print(
+    f"{accuracy(train_flow['recovered'], train):.0%} of the {len(train)} recovered "
+    "training rationales end with the right answer"
+)
+# one dataset for both trainings (the student's tokenizer); it drops, and counts, the
+# rows whose recovered rationale is empty (the SLM ended it at once)
+distill_data = DistillDataset(
+    distill_rows,
+    tokenizer,
+    **fit_limits(distill_rows, tokenizer, ("predict", "explain")),
+)
 n_empty_recovered = record("distill.n_empty_rationales_dropped", distill_data.n_dropped)
-print(f"{n_empty_recovered} of {len(distill_rows)} rows dropped: their recovered rationale is empty\n")
+print(
+    f"{n_empty_recovered} of {len(distill_rows)} rows dropped: their recovered "
+    "rationale is empty\n"
+)
 print(distill_data.rows[0]["explain_in"] + distill_data.rows[0]["explain_out"])
 
 
 # %%
 def distill(alpha: float, name: str) -> dict:
-    gc.collect()  # the previous student (and its optimizer state) must be gone before this one loads
-    model, tok = profiles.load_pretrained("pdss_student", PROFILE, AutoModelForCausalLM, DEVICE)
+    # the previous student (and its optimizer state) must be gone before this one loads
+    gc.collect()
+    model, tok = profiles.load_pretrained(
+        "pdss_student", PROFILE, AutoModelForCausalLM, DEVICE
+    )
     tok.padding_side = "right"
-    trainer = DistillTrainer(model=model, args=training_args(name, DISTILL_EPOCHS, len(distill_data)),
-                             train_dataset=distill_data, processing_class=tok, alpha=alpha)
+    trainer = DistillTrainer(
+        model=model,
+        args=training_args(name, DISTILL_EPOCHS, len(distill_data)),
+        train_dataset=distill_data,
+        processing_class=tok,
+        alpha=alpha,
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.train()
-    prompts = [build_distill_fields(format_question(r), "", "")["predict_in"] for r in test]
+    prompts = [
+        build_distill_fields(format_question(r), "", "")["predict_in"] for r in test
+    ]
     written = generate_answers(model, tok, prompts, max_new_tokens=16, batch_size=64)
     picked = []
     for prompt, r in zip(prompts, test, strict=True):
         scores = choice_log_likelihoods(model, tok, prompt, r["choices"]["text"])
         picked.append(r["choices"]["text"][scores.index(max(scores))])
     answers = [answer_text(r) for r in test]
-    return {"written": written,
-            "right (written answer)": [w == a for w, a in zip(written, answers, strict=True)],
-            "right (most likely choice)": [p == a for p, a in zip(picked, answers, strict=True)],
-            "writes one of the four choices": [w in r["choices"]["text"] for w, r in zip(written, test, strict=True)]}
+    return {
+        "written": written,
+        "right (written answer)": [
+            w == a for w, a in zip(written, answers, strict=True)
+        ],
+        "right (most likely choice)": [
+            p == a for p, a in zip(picked, answers, strict=True)
+        ],
+        "writes one of the four choices": [
+            w in r["choices"]["text"] for w, r in zip(written, test, strict=True)
+        ],
+    }
 
 
 t0 = time.perf_counter()
-results = {f"step-by-step (alpha={ALPHA})": distill(ALPHA, "distill"), "label only (alpha=1)": distill(1.0, "label")}
+results = {
+    f"step-by-step (alpha={ALPHA})": distill(ALPHA, "distill"),
+    "label only (alpha=1)": distill(1.0, "label"),
+}
 print(f"two trainings in {time.perf_counter() - t0:.0f} s")
 dss, label_only = results.values()
 dss_acc = record("distill.accuracy", sum(dss["right (written answer)"]) / len(test))
-label_acc = record("label_only.accuracy", sum(label_only["right (written answer)"]) / len(test))
-# the same questions scored twice: a paired difference, with a 95% bootstrap interval over the wordings
-# (a wording's rows are averaged first: the rows of one wording are not independent)
+label_acc = record(
+    "label_only.accuracy", sum(label_only["right (written answer)"]) / len(test)
+)
+# the same questions scored twice: a paired difference, with a 95% bootstrap interval
+# over the wordings (a wording's rows are averaged first: the rows of one wording are
+# not independent)
 wordings = [r["question"] for r in test]
-comparison = pd.DataFrame({
-    column: {**{name: sum(r[column]) / len(test) for name, r in results.items()},
-             **{k: v for k, v in paired_difference(dss[column], label_only[column], seed=SEED, groups=wordings).items()
-                if k in ("mean_diff", "ci95_low", "ci95_high")}}
-    for column in ("right (written answer)", "right (most likely choice)", "writes one of the four choices")
-}).T.rename(columns={"mean_diff": "difference", "ci95_low": "95% CI low", "ci95_high": "95% CI high"})
+comparison = pd.DataFrame(
+    {
+        column: {
+            **{name: sum(r[column]) / len(test) for name, r in results.items()},
+            **{
+                k: v
+                for k, v in paired_difference(
+                    dss[column], label_only[column], seed=SEED, groups=wordings
+                ).items()
+                if k in ("mean_diff", "ci95_low", "ci95_high")
+            },
+        }
+        for column in (
+            "right (written answer)",
+            "right (most likely choice)",
+            "writes one of the four choices",
+        )
+    }
+).T.rename(
+    columns={
+        "mean_diff": "difference",
+        "ci95_low": "95% CI low",
+        "ci95_high": "95% CI high",
+    }
+)
 display(comparison.round(3))
-display(pd.DataFrame({"question": [r["question"] for r in test], "right answer": [answer_text(r) for r in test],
-                      "step-by-step writes": dss["written"], "label only writes": label_only["written"]}).head(8))
+display(
+    pd.DataFrame(
+        {
+            "question": [r["question"] for r in test],
+            "right answer": [answer_text(r) for r in test],
+            "step-by-step writes": dss["written"],
+            "label only writes": label_only["written"],
+        }
+    ).head(8)
+)
 
 # %% [markdown]
 # Both models often write something that is none of the four choices, such as the strings in the
@@ -660,19 +922,26 @@ display(pd.DataFrame({"question": [r["question"] for r in test], "right answer":
 # to spell the answer, the two are level: what the recovered rationales add here is the answer's words
 # more than the fact behind them, which is no surprise, since few of them end with the right answer.
 #
-# ## The numbers this chapter stands on
+# ## What the numbers say
 
 # %%
-summary = pd.DataFrame({
-    "teacher accuracy, clean / epsilon 1": f"{acc_clean:.2f} / {sweep[1.0]['teacher accuracy']:.2f}",
+teacher_eps1 = sweep[1.0]["teacher accuracy"]
+summary = {
+    "teacher accuracy, clean / epsilon 1": f"{acc_clean:.2f} / {teacher_eps1:.2f}",
     "words changed by InferDPT at epsilon 1": f"{sweep[1.0]['words changed']:.2f}",
-    "content words of the private questions leaked, PDSS flow / no perturbation": f"{leaked_eps1:.2f} / 1.00",
-    "requests to the deployment server with a private question verbatim": n_verbatim,
+    "private content words that reached the server, PDSS / in the clear": (
+        f"{leaked_eps1:.2f} / 1.00"
+    ),
+    "deployment requests with a private question verbatim": n_verbatim,
     "decoder prompts truncated": f"{pdss_data.truncation_rate:.0%}",
-    "ROUGE-L recovered / teacher's perturbed": f"{rouge_recovered:.3f} / {rouge_perturbed:.3f}",
-    "held-out accuracy, step-by-step / label only (written answer)": f"{dss_acc:.2f} / {label_acc:.2f}",
-}, index=["value"]).T
-summary
+    "ROUGE-L, recovered / teacher's perturbed": (
+        f"{rouge_recovered:.3f} / {rouge_perturbed:.3f}"
+    ),
+    "held-out accuracy (written), step-by-step / label only": (
+        f"{dss_acc:.2f} / {label_acc:.2f}"
+    ),
+}
+pd.DataFrame({"value": summary})
 
 # %% [markdown]
 # - **Privacy.** The deployment server received the public questions in the clear and, for every

@@ -26,7 +26,8 @@
 # - **packing**: fill rows of a fixed length with whole examples, best fit first (trl's
 #   `packing=True`), with the same per-example positions and attention.
 #
-# This chapter trains the same model for the same number of steps on chapter 01's instruction data
+# This chapter trains the same model for the same number of steps on
+# [chapter 01](01_instruction_data.ipynb)'s instruction data
 # in the three layouts and measures what changes: tokens per second (real tokens, not pads), memory,
 # and the loss, which should not change. You will learn:
 #
@@ -40,16 +41,16 @@
 # `llmtut.t4_plan`; nothing was measured on a GPU). The `tiny` profile runs on a CPU.
 
 # %%
-# Colab only: install llmtut, the book's package (it brings transformers, trl, peft, ...).
+# Colab only: install llmtut, the book's package (with transformers, trl, peft, ...).
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "llmtut @ git+https://github.com/llmtut/llmtut"], check=True)
+    package = "llmtut @ git+https://github.com/llmtut/llmtut"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %%
 import contextlib
-import inspect
 import math
 import os
 from pathlib import Path
@@ -61,12 +62,25 @@ import torch
 from datasets import Dataset
 from IPython.display import display
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, DataCollatorWithFlattening, PrinterCallback, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    DataCollatorWithFlattening,
+    PrinterCallback,
+    Trainer,
+    TrainingArguments,
+)
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from llmtut import attention, batching, profiles
-from llmtut.batching import CountingCollator, CudaPeakMemory, StepTimer, pack_into_rows, pad_fraction
+from llmtut.batching import (
+    CountingCollator,
+    CudaPeakMemory,
+    StepTimer,
+    pack_into_rows,
+    pad_fraction,
+)
 from llmtut.formats import format_phi3
+from llmtut.page import show_source
 from llmtut.precision import precision_for
 from llmtut.report import record
 from llmtut.trainer_defaults import quiet_trainer_args
@@ -81,32 +95,43 @@ PROFILE = profiles.default_profile()  # "hub" or "tiny"
 SEED = 0
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 BATCH_SIZE = None  # examples per optimizer step (None: the profile's default below)
-PACKED_ROWS_PER_STEP = 8  # packed rows per optimizer step, together about BATCH_SIZE examples
-EPOCHS = None  # passes over the training examples, the same optimizer steps for every layout (None: default)
+PACKED_ROWS_PER_STEP = 8  # packed rows per step, together about BATCH_SIZE examples
+EPOCHS = (
+    None  # passes over the training examples, the same for every layout (None: default)
+)
 HELD_OUT = 100  # examples kept out of training, to compare the trained models on
-N_EXAMPLES = None  # instruction records to use, the held-out ones included (None: all of them)
+N_EXAMPLES = None  # instruction records to use, held-out ones included (None: all)
 WARMUP_STEPS = 3  # steps left out of the throughput (and the learning rate's warm-up)
 REPEATS = 2  # interleaved runs of each layout; the fastest counts
-SWEEP_BATCH_SIZES = None  # batch sizes of the padding-versus-speed sweep (None: the profile's default)
+SWEEP_BATCH_SIZES = None  # batch sizes of the speed sweep (None: the profile's default)
 SWEEP_STEPS = 6  # timed steps per layout and batch size in the sweep
 LEARNING_RATE = None  # None: the profile's default below
 OUT_DIR = "out/07_fast_sft"
 
 # %%
 profiles.check_profile(PROFILE)
-# tiny: large batches, as instruction tuning uses (Alpaca's recipe: 128), where padding costs the most
-# (see the sweep); hub: what gpt2-medium fits on a 16 GB Colab GPU
-defaults = {"tiny": {"batch": 160, "epochs": 4, "sweep": (8, 32, 160), "lr": 1e-3},
-            "hub": {"batch": 32, "epochs": 1, "sweep": (8, 16, 32), "lr": 5e-5}}[PROFILE]
+# tiny: large batches, as instruction tuning uses (Alpaca's recipe: 128), where padding
+# costs the most (see the sweep); hub: what gpt2-medium fits on a 16 GB Colab GPU
+defaults = {
+    "tiny": {"batch": 160, "epochs": 4, "sweep": (8, 32, 160), "lr": 1e-3},
+    "hub": {"batch": 32, "epochs": 1, "sweep": (8, 16, 32), "lr": 5e-5},
+}[PROFILE]
 BATCH_SIZE, EPOCHS = BATCH_SIZE or defaults["batch"], EPOCHS or defaults["epochs"]
-SWEEP_BATCH_SIZES, lr = SWEEP_BATCH_SIZES or defaults["sweep"], LEARNING_RATE or defaults["lr"]
+SWEEP_BATCH_SIZES, lr = (
+    SWEEP_BATCH_SIZES or defaults["sweep"],
+    LEARNING_RATE or defaults["lr"],
+)
 out_dir = Path(OUT_DIR)
 out_dir.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(os.cpu_count() or 1)
-precision = precision_for(DEVICE)  # fp16 on a T4, bf16 from compute capability 8.0, fp32 on the CPU
-record("device", DEVICE)  # the throughput target is for two CPU cores; a GPU run records its own figures
-print(f"profile={PROFILE} device={DEVICE} seed={SEED} batch={BATCH_SIZE} epochs={EPOCHS} lr={lr} mixed precision={precision.autocast_dtype} "
-      f"threads={torch.get_num_threads()}")
+# fp16 on a T4, bf16 from compute capability 8.0, fp32 on the CPU
+precision = precision_for(DEVICE)
+record("device", DEVICE)  # a GPU run's figures are not a CPU's
+print(
+    f"profile={PROFILE} device={DEVICE} seed={SEED} batch={BATCH_SIZE} epochs={EPOCHS} "
+    f"lr={lr} mixed precision={precision.autocast_dtype} "
+    f"threads={torch.get_num_threads()}"
+)
 
 # %% [markdown]
 # ## The data, and how much of a padded batch is padding
@@ -118,19 +143,34 @@ print(f"profile={PROFILE} device={DEVICE} seed={SEED} batch={BATCH_SIZE} epochs=
 
 # %%
 model_name = profiles.resolve("instruction_base", PROFILE)
-base_model, tokenizer = profiles.load_causal_lm("instruction_base", PROFILE, pad_with_eos=True)
-records = profiles.load_instruction_data(out_dir / "instruction-data.json", PROFILE, seed=SEED)[:N_EXAMPLES]
+base_model, tokenizer = profiles.load_causal_lm(
+    "instruction_base", PROFILE, pad_with_eos=True
+)
+records = profiles.load_instruction_data(
+    out_dir / "instruction-data.json", PROFILE, seed=SEED
+)[:N_EXAMPLES]
 max_len = min(tokenizer.model_max_length, 1024)
-ids = [tokenizer(format_phi3(r, with_response=True) + tokenizer.eos_token)["input_ids"][:max_len]
-       for r in records]
+ids = [
+    tokenizer(format_phi3(r, with_response=True) + tokenizer.eos_token)["input_ids"][
+        :max_len
+    ]
+    for r in records
+]
 held_out = [{"input_ids": x} for x in ids[-HELD_OUT:]]
 steps_per_epoch = (len(ids) - HELD_OUT) // BATCH_SIZE
 steps = EPOCHS * steps_per_epoch
-train_ids = Dataset.from_dict({"input_ids": ids[:-HELD_OUT]}).shuffle(seed=SEED).select(range(steps_per_epoch * BATCH_SIZE))
+train_ids = (
+    Dataset.from_dict({"input_ids": ids[:-HELD_OUT]})
+    .shuffle(seed=SEED)
+    .select(range(steps_per_epoch * BATCH_SIZE))
+)
 lengths = np.array([len(x) for x in train_ids["input_ids"]])
 print(format_phi3(records[0], with_response=True) + tokenizer.eos_token)
-print(f"\n{len(train_ids)} training examples, {steps} steps of {BATCH_SIZE} ({EPOCHS} epochs), {HELD_OUT} held out; "
-      f"tokens per example: min {lengths.min()}, median {int(np.median(lengths))}, max {lengths.max()}")
+print(
+    f"\n{len(train_ids)} training examples, {steps} steps of {BATCH_SIZE} ({EPOCHS} "
+    f"epochs), {HELD_OUT} held out; tokens per example: min {lengths.min()}, "
+    f"median {int(np.median(lengths))}, max {lengths.max()}"
+)
 
 # %% [markdown]
 # Here is the first padded batch of the run, row by row: the blue part of each row is the example,
@@ -138,24 +178,46 @@ print(f"\n{len(train_ids)} training examples, {steps} steps of {BATCH_SIZE} ({EP
 # the grey part too.
 
 # %%
-record("padded.pad_fraction", round(pad_fraction(lengths, BATCH_SIZE), 4))
+pad_share = record("padded.pad_fraction", round(pad_fraction(lengths, BATCH_SIZE), 4))
+print(
+    f"over all the padded batches of {BATCH_SIZE}: "
+    f"{pad_share:.1%} of the tokens are padding"
+)
 first = lengths[:BATCH_SIZE]
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.barh(range(len(first)), first, color="tab:blue", label="real tokens", height=1.0)
-ax.barh(range(len(first)), first.max() - first, left=first, color="lightgray", label="padding", height=1.0)
-ax.set(xlabel="tokens", ylabel="row of the batch", title=f"One padded batch of {BATCH_SIZE}: "
-       f"{1 - first.sum() / first.size / first.max():.0%} of it is padding")
+ax.barh(
+    range(len(first)),
+    first.max() - first,
+    left=first,
+    color="lightgray",
+    label="padding",
+    height=1.0,
+)
+ax.set(
+    xlabel="tokens",
+    ylabel="row of the batch",
+    title=f"The first padded batch of {BATCH_SIZE}: "
+    f"{1 - first.sum() / first.size / first.max():.0%} of it is padding",
+)
 ax.legend(loc="lower left", fontsize=8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The padding share depends on the batch size: the more examples a batch holds, the longer its
-# longest one is likely to be, and the more the others are padded.
+# The plot's share is this one batch's; over all the batches of an epoch it is the share printed
+# above. The padding share depends on the batch size: the more examples a batch holds, the longer
+# its longest one is likely to be, and the more the others are padded.
 
 # %%
-pd.DataFrame({"batch size": SWEEP_BATCH_SIZES,
-              "padding share": [round(pad_fraction(lengths, b), 3) for b in SWEEP_BATCH_SIZES]}).set_index("batch size").T
+pd.DataFrame(
+    {
+        "batch size": SWEEP_BATCH_SIZES,
+        "padding share": [
+            round(pad_fraction(lengths, b), 3) for b in SWEEP_BATCH_SIZES
+        ],
+    }
+).set_index("batch size").T
 
 # %% [markdown]
 # ## Three layouts of the same examples
@@ -172,10 +234,16 @@ padded_collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_tok
 flat_collator = DataCollatorWithFlattening(return_flash_attn_kwargs=True)
 padded_four, flat_four = padded_collator(four), flat_collator(four)
 print("padded:      ", {k: tuple(v.shape) for k, v in padded_four.items()})
-print("padding-free:", {k: tuple(v.shape) if torch.is_tensor(v) else v for k, v in flat_four.items()})
+print(
+    "padding-free:",
+    {k: tuple(v.shape) if torch.is_tensor(v) else v for k, v in flat_four.items()},
+)
 print("position_ids:", flat_four["position_ids"][0].tolist())
 print("cu_seq_lens_q:", flat_four["cu_seq_lens_q"].tolist())
-print(f"tokens computed: padded {padded_four['input_ids'].numel()}, padding-free {flat_four['input_ids'].numel()}")
+print(
+    f"tokens computed: padded {padded_four['input_ids'].numel()}, "
+    f"padding-free {flat_four['input_ids'].numel()}"
+)
 
 # %% [markdown]
 # **Packed** rows are built before training: trl's `pack_dataset(..., strategy="bfd")`, what
@@ -187,20 +255,26 @@ print(f"tokens computed: padded {padded_four['input_ids'].numel()}, padding-free
 # for each step that the padded run takes:
 
 # %%
-print(inspect.getsource(pack_into_rows))
+display(show_source(pack_into_rows))
 
 
 def packed_for_steps(rows_per_step: int) -> tuple[Dataset, int]:
     rows, length = pack_into_rows(train_ids, steps_per_epoch * rows_per_step)
-    assert sum(map(len, rows["seq_lengths"])) == len(train_ids), "every example is in a packed row"
-    assert -(-len(rows) // rows_per_step) == steps_per_epoch, "the packed run takes the same steps per epoch"
+    assert sum(map(len, rows["seq_lengths"])) == len(train_ids), (
+        "every example is in a packed row"
+    )
+    assert -(-len(rows) // rows_per_step) == steps_per_epoch, (
+        "the packed run takes the same steps per epoch"
+    )
     return rows, length
 
 
 packed_rows, pack_length = packed_for_steps(PACKED_ROWS_PER_STEP)
 fill = sum(map(sum, packed_rows["seq_lengths"])) / (len(packed_rows) * pack_length)
-print(f"{len(train_ids)} examples -> {len(packed_rows)} packed rows of at most {pack_length} tokens ({fill:.1%} full), "
-      f"{PACKED_ROWS_PER_STEP} rows a step")
+print(
+    f"{len(train_ids)} examples -> {len(packed_rows)} packed rows of at most "
+    f"{pack_length} tokens ({fill:.1%} full), {PACKED_ROWS_PER_STEP} rows a step"
+)
 
 # %% [markdown]
 # ## The attention inside a row of several examples
@@ -215,7 +289,7 @@ print(f"{len(train_ids)} examples -> {len(packed_rows)} packed rows of at most {
 # with `flash-attn` installed the chapter uses Flash Attention 2.
 
 # %%
-print(inspect.getsource(attention.varlen_sdpa_attention))
+display(show_source(attention.varlen_sdpa_attention))
 varlen = attention.varlen_attention_for(DEVICE)
 print(f"attention for padding-free and packed rows on {DEVICE}: {varlen}")
 
@@ -243,6 +317,7 @@ print(f"attention for padding-free and packed rows on {DEVICE}: {varlen}")
 # - the **final loss** is each trained model's mean loss per token on the same `HELD_OUT` examples,
 #   padded and computed the same way for all three.
 
+
 # %%
 @torch.no_grad()
 def held_out_loss(model) -> float:
@@ -254,86 +329,148 @@ def held_out_loss(model) -> float:
 COLLATORS = {
     "padded": padded_collator,
     "padding_free": flat_collator,
-    "packed": DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True),
+    "packed": DataCollatorForLanguageModeling(
+        pad_token_id=tokenizer.pad_token_id, padding_free=True
+    ),
 }
 
 
 def new_model(layout: str):
     torch.manual_seed(SEED)
     attn = "sdpa" if layout == "padded" else varlen
-    return AutoModelForCausalLM.from_pretrained(model_name, attn_implementation=attn,
-                                                **precision.load_kwargs(trains=True)).to(DEVICE)
+    return AutoModelForCausalLM.from_pretrained(
+        model_name, attn_implementation=attn, **precision.load_kwargs(trains=True)
+    ).to(DEVICE)
 
 
 def activation_mb(layout: str, rows: Dataset, n_batches: int = 3) -> float:
-    """The largest activation memory of a step over the first batches of a layout (MiB)."""
-    model, per_step = new_model(layout).train(), PACKED_ROWS_PER_STEP if layout == "packed" else BATCH_SIZE
+    """The largest activation memory of a step over a layout's first batches (MiB)."""
+    model, per_step = (
+        new_model(layout).train(),
+        PACKED_ROWS_PER_STEP if layout == "packed" else BATCH_SIZE,
+    )
     sizes = []
     for i in range(n_batches):
-        batch = COLLATORS[layout]([rows[j] for j in range(i * per_step, (i + 1) * per_step)])
+        batch = COLLATORS[layout](
+            [rows[j] for j in range(i * per_step, (i + 1) * per_step)]
+        )
         batch = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in batch.items()}
         sizes.append(batching.saved_activation_bytes(model, batch))
     return max(sizes) / 2**20
 
 
 def train(layout: str, rows: Dataset, n_steps: int, batch_size: int) -> dict:
-    """Train a fresh copy of the base model for `n_steps` of `batch_size` rows; its figures and the model."""
+    """Train a fresh base model for `n_steps` of `batch_size` rows: figures, model."""
     model = new_model(layout)
     args = TrainingArguments(
-        output_dir=str(out_dir / layout), max_steps=n_steps, learning_rate=lr, lr_scheduler_type="cosine",
-        warmup_steps=WARMUP_STEPS, per_device_train_batch_size=batch_size,
-        logging_steps=1, data_seed=SEED, **precision.trainer_args(),
-        remove_unused_columns=False,  # packed rows keep `seq_lengths`, where each example starts
-        # quiet: no per-step display either, since drawing it would cost time inside the timed steps
+        output_dir=str(out_dir / layout),
+        max_steps=n_steps,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=WARMUP_STEPS,
+        per_device_train_batch_size=batch_size,
+        logging_steps=1,
+        data_seed=SEED,
+        **precision.trainer_args(),
+        # packed rows keep `seq_lengths`, where each example starts
+        remove_unused_columns=False,
+        # quiet: no per-step display, which would cost time inside the timed steps
         **quiet_trainer_args(SEED, DEVICE),
     )
     counter, timer = CountingCollator(COLLATORS[layout]), StepTimer()
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=counter, callbacks=[timer])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        data_collator=counter,
+        callbacks=[timer],
+    )
     trainer.remove_callback(PrinterCallback)
     memory = CudaPeakMemory() if DEVICE == "cuda" else contextlib.nullcontext()
     with memory:
         trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"tokens_per_s": batching.tokens_per_second(counter.per_batch, timer.times, min(WARMUP_STEPS, n_steps - 1)),
-            "real tokens": sum(counter.per_batch), "final_loss": held_out_loss(model), "losses": losses, "model": model,
-            **({"gpu_peak_mb": memory.peak / 2**20} if DEVICE == "cuda" else {})}
+    return {
+        "tokens_per_s": batching.tokens_per_second(
+            counter.per_batch, timer.times, min(WARMUP_STEPS, n_steps - 1)
+        ),
+        "real tokens": sum(counter.per_batch),
+        "final_loss": held_out_loss(model),
+        "losses": losses,
+        "model": model,
+        **({"gpu_peak_mb": memory.peak / 2**20} if DEVICE == "cuda" else {}),
+    }
 
 
-print(f"held-out loss of the base model, before any training: {held_out_loss(base_model.to(DEVICE)):.4f}")
+base_loss = held_out_loss(base_model.to(DEVICE))
+print(f"held-out loss of the base model, before any training: {base_loss:.4f}")
 base_model.to("cpu")  # free the GPU for the runs
-layouts = {"padded": (train_ids, BATCH_SIZE), "padding_free": (train_ids, BATCH_SIZE),
-           "packed": (packed_rows, PACKED_ROWS_PER_STEP)}
+layouts = {
+    "padded": (train_ids, BATCH_SIZE),
+    "padding_free": (train_ids, BATCH_SIZE),
+    "packed": (packed_rows, PACKED_ROWS_PER_STEP),
+}
 runs: dict[str, dict] = {}
-for layout, (rows, per_step) in tqdm([item for _ in range(REPEATS) for item in layouts.items()], desc="training runs"):
+for layout, (rows, per_step) in tqdm(
+    [item for _ in range(REPEATS) for item in layouts.items()], desc="training runs"
+):
     r = train(layout, rows, steps, per_step)
     if layout in runs:
-        # The same seed gives the same model: bit for bit on the CPU. On a GPU some backward kernels sum
-        # with atomics in a varying order, so repeats agree only to rounding (fp16: about 1e-3).
+        # The same seed gives the same model: bit for bit on the CPU. On a GPU some
+        # backward kernels sum with atomics in a varying order, so repeats agree only
+        # to rounding (fp16: about 1e-3).
         tolerance = 0.0 if DEVICE == "cpu" else 1e-2
-        assert math.isclose(r["final_loss"], runs[layout]["final_loss"], rel_tol=tolerance), (
-            f"{layout}: held-out loss {r['final_loss']} vs {runs[layout]['final_loss']} with the same seed")
+        assert math.isclose(
+            r["final_loss"], runs[layout]["final_loss"], rel_tol=tolerance
+        ), (
+            f"{layout}: held-out loss {r['final_loss']} vs "
+            f"{runs[layout]['final_loss']} with the same seed"
+        )
         r["tokens_per_s"] = max(r["tokens_per_s"], runs[layout]["tokens_per_s"])
-    if layout != "padding_free":  # the one trained model a later section uses; the rest are freed
+    if layout != "padding_free":  # the one model a later section uses; free the rest
         r.pop("model")
     runs[layout] = r
 for layout, (rows, _) in layouts.items():
     runs[layout]["activation_mb"] = activation_mb(layout, rows)
-table = pd.DataFrame({k: {c: v for c, v in r.items() if c not in ("losses", "model")} for k, r in runs.items()}).T
+table = pd.DataFrame(
+    {
+        k: {c: v for c, v in r.items() if c not in ("losses", "model")}
+        for k, r in runs.items()
+    }
+).T
 table = table.astype(float)
 table["speed-up"] = table["tokens_per_s"] / table.loc["padded", "tokens_per_s"]
-display(table.round(3))
-
-# %% [markdown]
-# The recorded numbers, and the same figures as plots: throughput, memory, and the training loss of
-# each step.
-
-# %%
 for layout, r in runs.items():
     record(f"{layout}.tokens_per_s", round(r["tokens_per_s"], 1))
-for layout, r in runs.items():
     record(f"{layout}.final_loss", round(r["final_loss"], 4))
-record("padding_free.speedup", round(table.loc["padding_free", "speed-up"], 3))
-record("final_loss.max_rel_diff", round(table["final_loss"].max() / table["final_loss"].min() - 1, 4))
+speedup = record(
+    "padding_free.speedup", round(table.loc["padding_free", "speed-up"], 3)
+)
+loss_spread = record(
+    "final_loss.max_rel_diff",
+    round(table["final_loss"].max() / table["final_loss"].min() - 1, 4),
+)
+shown = pd.DataFrame(
+    {
+        "real tokens per second": table["tokens_per_s"].round().astype(int),
+        "speed-up": table["speed-up"].round(2),
+        "real tokens": table["real tokens"].astype(int),
+        "held-out loss": table["final_loss"].round(4),
+        "activation memory (MiB)": table["activation_mb"].round().astype(int),
+    },
+    index=table.index.str.replace("_", "-"),
+)
+display(shown)
+print(
+    f"padding-free: {speedup:.2f}x the padded throughput, packed: "
+    f"{table.loc['packed', 'speed-up']:.2f}x; the held-out losses lie within "
+    f"{loss_spread:.2%} of each other"
+)
+
+# %% [markdown]
+# The same figures as plots: throughput, memory, and the training loss of each step.
+
+# %%
 
 colors = ["tab:gray", "tab:blue", "tab:green"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
@@ -342,7 +479,9 @@ axes[0].set(title="real tokens per second", ylabel="tokens / s")
 axes[1].bar(list(runs), table["activation_mb"], color=colors)
 axes[1].set(title="activation memory of a step", ylabel="MiB")
 for (layout, r), color in zip(runs.items(), colors, strict=True):
-    axes[2].plot(range(1, len(r["losses"]) + 1), r["losses"], "-", color=color, label=layout)
+    axes[2].plot(
+        range(1, len(r["losses"]) + 1), r["losses"], "-", color=color, label=layout
+    )
 axes[2].set(title="training loss per step", xlabel="step")
 axes[2].legend(fontsize=8)
 for ax in axes[:2]:
@@ -352,50 +491,81 @@ plt.show()
 
 # %% [markdown]
 # Padding-free training computed only on real tokens and was faster by the speed-up in the table
-# (`padding_free.speedup` above), held less activation memory, and ended at the same held-out loss.
-# Packing is about as fast: on the tokens it computes, a packed row is a padding-free row. On two
-# shared CPU cores the speed-up moves by about a tenth from one run of the chapter to the next (we
-# measured 1.17x to 1.39x over 18 runs at batch sizes of 160 and 192, typically about 1.3x): a busy
-# machine slows the padding-free runs most, with their many small attention calls.
+# (printed above), held less activation memory, and ended at the same held-out loss.
+# Packing gained about as much (its row of the table): on the tokens it computes, a packed row is a
+# padding-free row. On two shared CPU cores a speed-up moves from one run of the chapter to the next:
+# a busy machine slows the padding-free runs most, with their many small attention calls. That is why
+# each layout's fastest run counts, and why `make bench` reports the speed-up's spread over several
+# runs of the chapter.
 #
 # ## Where the speed-up comes from
 #
 # If every part of a step cost the same per token, removing a padding share $p$ would speed a step up
-# by $1/(1-p)$. The sweep below times a few steps of each layout at several batch sizes, with their
-# padding shares, and puts them on that curve.
+# by $1/(1-p)$. The sweep below times a few steps of each layout at several batch sizes and sets each
+# measured speed-up beside that prediction. At `BATCH_SIZE` it reuses the runs above, which timed more
+# steps, so the two tables agree there.
 
 # %%
 sweep = []
 for b in SWEEP_BATCH_SIZES:
-    n = SWEEP_STEPS + WARMUP_STEPS
-    rows = train_ids.select(range(min(len(train_ids), n * b)))
-    speeds = {layout: max(train(layout, rows, n, b)["tokens_per_s"] for _ in range(REPEATS))
-              for layout in ("padded", "padding_free")}
-    sweep.append({"batch size": b, "padding share": pad_fraction(lengths[: n * b], b),
-                  "speed-up": speeds["padding_free"] / speeds["padded"]})
+    if b == BATCH_SIZE:
+        speeds = {
+            layout: runs[layout]["tokens_per_s"]
+            for layout in ("padded", "padding_free")
+        }
+        share = pad_fraction(lengths, b)
+    else:
+        n = SWEEP_STEPS + WARMUP_STEPS
+        rows = train_ids.select(range(min(len(train_ids), n * b)))
+        speeds = {
+            layout: max(
+                train(layout, rows, n, b)["tokens_per_s"] for _ in range(REPEATS)
+            )
+            for layout in ("padded", "padding_free")
+        }
+        share = pad_fraction(lengths[: n * b], b)
+    sweep.append(
+        {
+            "batch size": b,
+            "padding share": share,
+            "speed-up": speeds["padding_free"] / speeds["padded"],
+        }
+    )
 sweep = pd.DataFrame(sweep).set_index("batch size")
 sweep["1/(1-p)"] = 1 / (1 - sweep["padding share"])
+sweep["measured vs 1/(1-p)"] = np.where(
+    sweep["speed-up"] >= sweep["1/(1-p)"], "above", "below"
+)
 display(sweep.round(3))
-p = np.linspace(0, sweep["padding share"].max() + 0.05, 50)
-fig, ax = plt.subplots(figsize=(5, 3.2))
-ax.plot(p, 1 / (1 - p), color="lightgray", label="1 / (1 - padding share)")
-ax.plot(sweep["padding share"], sweep["speed-up"], "o", color="tab:blue", label="measured")
-for b, row in sweep.iterrows():
-    ax.annotate(f"batch {b}", (row["padding share"], row["speed-up"]), textcoords="offset points", xytext=(5, -10),
-                fontsize=8)
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.plot(
+    sweep.index, sweep["1/(1-p)"], "s--", color="gray", label="1 / (1 - padding share)"
+)
+ax.plot(sweep.index, sweep["speed-up"], "o-", color="tab:blue", label="measured")
 ax.axhline(1, color="black", lw=0.5)
-ax.set(xlabel="padding share of the padded batches", ylabel="padding-free speed-up", title="Speed-up follows the padding")
+ax.set(
+    xscale="log",
+    xlabel="batch size",
+    ylabel="padding-free speed-up",
+    title="Padding-free speed-up by batch size",
+)
+ax.minorticks_off()
+ax.set_xticks(list(sweep.index), [str(b) for b in sweep.index])
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The measured points rise with the padding share but sit below the curve, furthest for small
-# batches: the parts of a step that do not grow with the tokens (the optimizer update, the Python
-# around each layer, one attention call per example on a CPU) are the same in both layouts and weigh
-# most when a step holds few tokens. Padding-free pays off with large batches of uneven examples. On a GPU with
-# Flash Attention 2, on data whose lengths vary more than these, Hugging Face reports up to 2x the
-# padded throughput with `DataCollatorWithFlattening` (see the references).
+# The padding share changes little across these batch sizes (the table's first column), so the sweep
+# shows mostly what the batch size does. A point below the prediction gains less than the padding
+# removed: the parts of a step that do not grow with the tokens (the optimizer update, the Python
+# around each layer, one attention call per example on a CPU) cost the same in both layouts and weigh
+# most when a step holds few tokens, so small batches gain least. A point above it gains more: some
+# part of the padded step costs more than its share of the tokens, here the padded batch's masked
+# attention, which works on every row at the longest row's length. Padding-free pays off with large
+# batches of uneven examples. On a GPU with Flash Attention 2, on data whose lengths vary more than
+# these, Hugging Face reports up to 2x the padded throughput with `DataCollatorWithFlattening`
+# ([Packing with Flash Attention 2](https://huggingface.co/blog/packing-with-FA2), 2024).
 #
 # ## Why the losses agree, and when they would not
 #
@@ -411,6 +581,7 @@ plt.show()
 # mixes them again. Packing one long row per step instead (the same examples, tokens and steps) makes
 # each step one kind of example, and the spread of example lengths within a step shows it:
 
+
 # %%
 def within_step_spread(groups) -> float:
     """Mean standard deviation of the example lengths that share a step."""
@@ -418,27 +589,44 @@ def within_step_spread(groups) -> float:
 
 
 def packed_steps(rows: Dataset, rows_per_step: int) -> list[list[int]]:
-    """The example lengths of each step, for rows drawn in a shuffled order as the Trainer draws them."""
+    """The example lengths of each step, rows drawn shuffled as the Trainer does."""
     order = np.random.default_rng(SEED).permutation(len(rows))
-    return [sum((rows[int(i)]["seq_lengths"] for i in order[j : j + rows_per_step]), [])
-            for j in range(0, len(rows), rows_per_step)]
+    return [
+        sum((rows[int(i)]["seq_lengths"] for i in order[j : j + rows_per_step]), [])
+        for j in range(0, len(rows), rows_per_step)
+    ]
 
 
 one_row, _ = packed_for_steps(1)
 one_row_run = train("packed", one_row, steps, 1)
-composition = pd.DataFrame({
-    "std of example lengths within a step": [within_step_spread(np.split(lengths, steps_per_epoch)),
-                                             within_step_spread(packed_steps(packed_rows, PACKED_ROWS_PER_STEP)),
-                                             within_step_spread(packed_steps(one_row, 1))],
-    "held-out loss": [runs["padding_free"]["final_loss"], runs["packed"]["final_loss"], one_row_run["final_loss"]],
-}, index=["random batches (padded, padding-free)", f"packed, {PACKED_ROWS_PER_STEP} rows a step", "packed, one row a step"])
-composition["vs padding-free"] = composition["held-out loss"] / runs["padding_free"]["final_loss"] - 1
+composition = pd.DataFrame(
+    {
+        "std of example lengths within a step": [
+            within_step_spread(np.split(lengths, steps_per_epoch)),
+            within_step_spread(packed_steps(packed_rows, PACKED_ROWS_PER_STEP)),
+            within_step_spread(packed_steps(one_row, 1)),
+        ],
+        "held-out loss": [
+            runs["padding_free"]["final_loss"],
+            runs["packed"]["final_loss"],
+            one_row_run["final_loss"],
+        ],
+    },
+    index=[
+        "random batches (padded, padding-free)",
+        f"packed, {PACKED_ROWS_PER_STEP} rows a step",
+        "packed, one row a step",
+    ],
+)
+composition["vs padding-free"] = (
+    composition["held-out loss"] / runs["padding_free"]["final_loss"] - 1
+)
 display(composition.round(4))
 record("packed_one_row.final_loss", round(one_row_run["final_loss"], 4))
 
 # %% [markdown]
 # One long row of similar examples per step trains worse on the same tokens; several rows per step
-# keep the steps mixed, and the losses agree within `final_loss.max_rel_diff` (above). Shuffling
+# keep the steps mixed, and the losses agree within the spread printed after the main table. Shuffling
 # within a window before packing does the same job when each step has room for one row only.
 #
 # ## When packing leaks attention across examples
@@ -454,18 +642,34 @@ record("packed_one_row.final_loss", round(one_row_run["final_loss"], 4))
 
 # %%
 probe = runs["padding_free"]["model"].eval()
-flat = {k: v.to(DEVICE) if torch.is_tensor(v) else v for k, v in flat_collator(held_out[:16]).items()}
+flat = {
+    k: v.to(DEVICE) if torch.is_tensor(v) else v
+    for k, v in flat_collator(held_out[:16]).items()
+}
 with torch.no_grad():
     probe.set_attn_implementation(varlen)
     kept = probe(**flat).loss.item()
     probe.set_attn_implementation("sdpa")
-    plain = {"input_ids": flat["input_ids"], "labels": flat["labels"], "position_ids": flat["position_ids"],
-             "use_cache": False}
+    plain = {
+        "input_ids": flat["input_ids"],
+        "labels": flat["labels"],
+        "position_ids": flat["position_ids"],
+        "use_cache": False,
+    }
     detected = probe(**plain).loss.item()
-    leaked = probe(**plain, attention_mask=torch.ones_like(flat["input_ids"])).loss.item()
-display(pd.DataFrame({"loss": [kept, detected, leaked]},
-                     index=["varlen attention (each example alone)", "sdpa, position_ids only (boundaries detected)",
-                            "sdpa, all-ones attention mask (leaks)"]).round(4))
+    leaked = probe(
+        **plain, attention_mask=torch.ones_like(flat["input_ids"])
+    ).loss.item()
+display(
+    pd.DataFrame(
+        {"loss": [kept, detected, leaked]},
+        index=[
+            "varlen attention (each example alone)",
+            "sdpa, position_ids only (boundaries detected)",
+            "sdpa, all-ones attention mask (leaks)",
+        ],
+    ).round(4)
+)
 record("leak.varlen_loss", round(kept, 4))
 record("leak.detected_loss", round(detected, 4))
 record("leak.all_ones_mask_loss", round(leaked, 4))
@@ -480,11 +684,11 @@ record("leak.all_ones_mask_loss", round(leaked, 4))
 # ## What the numbers say
 #
 # - Padding is a large share of a padded batch whenever lengths vary, and it grows with the batch
-#   size (`padded.pad_fraction` above, and the sweep).
-# - Padding-free training computes only on real tokens: it is faster by about what the padding share
-#   predicts and holds less activation memory, with the same examples, the same steps and the same
-#   loss. Packing gets the same gain with rows of a fixed length, and keeps the loss as long as the
-#   steps stay mixed.
+#   size (the shares printed above, and the sweep).
+# - Padding-free training computes only on real tokens: at large batches it is faster (how much,
+#   against what the padding share predicts, the sweep shows) and holds less activation memory, with
+#   the same examples, the same steps and the same loss. Packing gains about as much with rows of a
+#   fixed length, and keeps the loss as long as the steps stay mixed.
 # - Both need an attention that knows where each example ends; without it, packing leaks.
 # - On a GPU the same chapter trains in mixed precision (`llmtut.precision`: fp16 with loss scaling
 #   on a T4, bf16 from compute capability 8.0), with Flash Attention 2 where it runs (8.0 and up, with

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pages
 import pytest
 import yaml
 
@@ -66,3 +67,24 @@ def test_the_book_skips_every_venv_the_makefile_makes():
     assert ".venv" in venvs and ".venv-colab" in venvs
     excluded = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
     assert [v for v in venvs if f"{v}/**" not in excluded] == []
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_code_cells_fit_a_page_and_show_no_source_dumps(py):
+    """Code a reader sees is at most 88 columns wide; the package's code is shown highlighted
+    (llmtut.page.show_source), never as a printed string."""
+    problems = [f"cell {i}: {p}" for i, cell in enumerate(jupytext.read(py).cells) if cell.cell_type == "code"
+                for p in pages.code_problems(cell.source)]
+    assert not problems, f"{py.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_prose_has_no_maintainers_words_paths_or_metric_keys(py):
+    """The chapter's prose speaks to a learner: no "test suite", "CI", local paths or metric keys
+    (the keys a chapter records, found in its source's record() calls)."""
+    source = py.read_text()
+    keys = set(re.findall(r'record\(\s*f?"([\w.{}]+)"', source))
+    keys = {k for k in keys if "{" not in k}
+    prose = "\n".join(c.source for c in jupytext.read(py).cells if c.cell_type == "markdown")
+    problems = pages.text_problems(prose, keys)
+    assert not problems, f"{py.name}:\n" + "\n".join(problems)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import drift
+import pages
 import papermill
 import pytest
 
@@ -154,10 +155,16 @@ def run_chapter(chapter: str, out_dir: Path, monkeypatch, device: str, **paramet
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("chapter", sorted(CHECKS))
-def test_chapter(chapter, tmp_path, monkeypatch):
+def test_chapter(chapter, monkeypatch):
     device = os.environ.get("LLMTUT_DEVICE", "cpu")
-    seconds, metrics = run_chapter(chapter, tmp_path, monkeypatch, device)
+    out_dir = ROOT / "_build" / "executed" / device  # kept: the executed chapter, to read what it printed
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").unlink(missing_ok=True)
+    seconds, metrics = run_chapter(chapter, out_dir, monkeypatch, device)
+    (out_dir / "metrics.json").rename(out_dir / f"{chapter}.metrics.json")
     CHECKS[chapter](metrics)
+    problems = pages.page_problems(out_dir / f"{chapter}_out.ipynb", metrics)
+    assert not problems, f"{chapter}'s page shows what a reader should not see:\n" + "\n".join(problems)
     print(drift.check(chapter, metrics, "tiny", device))  # every metric against tests/baselines/tiny-<device>.json
     # Wall time and throughput are measured, not asserted: a shared machine's speed must not decide whether
     # a change lands (on two loaded cores 06_pdss took 383 s with every metric as on a quiet machine).
