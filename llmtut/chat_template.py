@@ -48,20 +48,25 @@ def set_chat_template(tokenizer: PreTrainedTokenizerBase, template: str = CHAT_T
     return tokenizer
 
 
-def assistant_mask(tokenizer: PreTrainedTokenizerBase, messages: list[dict], row: int | None = None) -> dict:
-    """Token ids and assistant mask (1 = an assistant token the loss should see) of one conversation.
+def assistant_mask(
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict], row: int | None = None
+) -> dict:
+    """Token ids and assistant mask (1 = an assistant token the loss should see) of
+    one conversation.
 
-    Returns `{"input_ids": [...], "assistant_masks": [...]}` from `apply_chat_template`.
-    transformers marks assistant tokens only where the template says `{% generation %}`; a template
-    without the markers gives a mask of zeros, and training on it would learn nothing. This raises
-    ValueError naming the row instead, and also when the mask is all zeros for another reason.
+    Returns `{"input_ids": [...], "assistant_masks": [...]}` from
+    `apply_chat_template`. transformers marks assistant tokens only where the template
+    says `{% generation %}`; a template without the markers gives a mask of zeros, and
+    training on it would learn nothing. This raises ValueError naming the row instead,
+    and also when the mask is all zeros for another reason.
     """
     where = f"row {row}" if row is not None else "this conversation"
     if not has_generation_markers(tokenizer.chat_template):
         raise ValueError(
-            f"{where}: the tokenizer's chat template has no {{% generation %}} ... {{% endgeneration %}} "
-            "markers, so return_assistant_tokens_mask=True would mark no token as the assistant's and every "
-            "label would be masked. Wrap each assistant answer (with its end-of-turn token) in the markers, "
+            f"{where}: the tokenizer's chat template has no {{% generation %}} ... "
+            "{% endgeneration %} markers, so return_assistant_tokens_mask=True "
+            "would mark no token as the assistant's and every label would be masked. "
+            "Wrap each assistant answer (with its end-of-turn token) in the markers, "
             "e.g. with llmtut.chat_template.set_chat_template(tokenizer)."
         )
     out = tokenizer.apply_chat_template(
@@ -70,7 +75,8 @@ def assistant_mask(tokenizer: PreTrainedTokenizerBase, messages: list[dict], row
     ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
     if not any(mask):
         raise ValueError(
-            f"{where} has no assistant tokens in its mask: it has no assistant message, or the "
-            f"{{% generation %}} markers wrap nothing. Roles: {[m['role'] for m in messages]}"
+            f"{where} has no assistant tokens in its mask: it has no assistant "
+            f"message, or the {{% generation %}} markers wrap nothing. "
+            f"Roles: {[m['role'] for m in messages]}"
         )
     return {"input_ids": ids, "assistant_masks": mask}

@@ -1,5 +1,6 @@
 """Detoxifying a summarizer (chapter 05): the reward from a hate-speech classifier, batched summaries with
-every decoding setting stated, and the reference summaries of each test dialogue.
+every decoding setting stated, the reference summaries of each test dialogue, and the share of a
+reference's names, places and numbers that a summary keeps (`fact_words`, `facts_kept`).
 
 The dialogues and models come from `llmtut.profiles`: knkarthick/dialogsum and
 facebook/roberta-hate-speech-dynabench-r4-target in `hub`, the tiny world's stand-ins in `tiny`.
@@ -7,6 +8,7 @@ facebook/roberta-hate-speech-dynabench-r4-target in `hub`, the tiny world's stan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -50,6 +52,53 @@ def reference_lists(rows: Dataset | Mapping[str, Sequence]) -> list[list[str]]:
     if "summary" in columns:
         return [[summary] for summary in rows["summary"]]
     raise ValueError(f"rows need a `references` or a `summary` column, got columns {columns}.")
+
+
+# What `fact_words` counts as a number word: the cardinals a summary spells out.
+NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million billion".split()
+)
+# A sentence ends at . ! or ? followed by white space, except after a title ("Mr. Smith").
+_TITLES = ("Mr", "Mrs", "Ms", "Dr")
+_SENTENCE_END = re.compile("".join(rf"(?<!\b{t}\.)" for t in _TITLES) + r"(?<=[.!?])\s+")
+# Words: a speaker tag (#Person1#), a number written in digits (7, 7:30, 1,500, 3.5), or letters.
+_WORD = re.compile(r"#\w+#|\d+(?:[.,:]\d+)*|[^\W\d_]+")
+
+
+def fact_words(text: str) -> set[str]:
+    """The names, places and numbers of `text` by a simple rule, lower-cased: every capitalised
+    word that does not start a sentence (other than "I" and the titles Mr, Mrs, Ms, Dr), every
+    number word (`NUMBER_WORDS`) and every number in digits. Speaker tags such as #Person1#
+    are not facts.
+
+    >>> sorted(fact_words("Breakfast is included. #Person1# pays forty dollars in Rome at 7:30."))
+    ['7:30', 'forty', 'rome']
+    """
+    facts = set()
+    for sentence in _SENTENCE_END.split(text.strip()):
+        for position, word in enumerate(_WORD.findall(sentence)):
+            if word[0] == "#":
+                continue
+            if word[0].isdigit() or word.lower() in NUMBER_WORDS:
+                facts.add(word.lower())
+            elif word[0].isupper() and position > 0 and word not in ("I", *_TITLES):
+                facts.add(word.lower())
+    return facts
+
+
+def facts_kept(summary: str, references: Sequence[str]) -> float | None:
+    """The share of a reference summary's `fact_words` that `summary` contains as words, for the
+    reference that it matches best (as ROUGE takes the best of several references); None when no
+    reference has a fact to keep.
+
+    >>> facts_kept("#Person1# flies to Dublin at seven.", ["#Person1# flies to Rome at seven."])
+    0.5
+    """
+    words = {word.lower() for word in _WORD.findall(summary)}
+    shares = [len(facts & words) / len(facts) for facts in map(fact_words, references) if facts]
+    return max(shares) if shares else None
 
 
 def nothate_logits(classifier: Pipeline, texts: Sequence[str], batch_size: int = 32) -> list[float]:

@@ -83,7 +83,11 @@ def split_records(
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(ordered)
     n_train, n_test = int(len(ordered) * fractions[0]), int(len(ordered) * fractions[1])
-    return ordered[:n_train], ordered[n_train : n_train + n_test], ordered[n_train + n_test :]
+    return (
+        ordered[:n_train],
+        ordered[n_train : n_train + n_test],
+        ordered[n_train + n_test :],
+    )
 
 
 class InstructionItem(NamedTuple):
@@ -201,7 +205,8 @@ def collate(
         if pad_positions.numel() > 1:
             targets[pad_positions[1:]] = ignore_index
         if mask_instructions and prompt_len > 1:
-            # Target j predicts token j + 1, so targets 0 .. prompt_len - 2 predict prompt tokens.
+            # Target j predicts token j + 1, so targets 0 .. prompt_len - 2 predict
+            # prompt tokens.
             targets[: prompt_len - 1] = ignore_index
         if allowed_max_length is not None:
             inputs, targets = inputs[:allowed_max_length], targets[:allowed_max_length]

@@ -17,11 +17,15 @@ from tqdm.auto import tqdm
 from llmtut.masking import IGNORE_INDEX
 
 
-def batch_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the model's next-token logits against `targets` (already shifted by the
-    collate); targets equal to -100 are left out of the mean."""
+def batch_loss(
+    model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Mean cross-entropy of the model's next-token logits against `targets` (already
+    shifted by the collate); targets equal to -100 are left out of the mean."""
     logits = model(inputs).logits
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX
+    )
 
 
 @torch.no_grad()
@@ -76,7 +80,12 @@ def train_with_eval(
 
     model.train()
     evaluate()  # the starting point of both curves
-    bar = tqdm(total=num_epochs * len(train_loader), desc="fine-tuning", unit="step", disable=not progress)
+    bar = tqdm(
+        total=num_epochs * len(train_loader),
+        desc="fine-tuning",
+        unit="step",
+        disable=not progress,
+    )
     for _ in range(num_epochs):
         for inputs, targets in train_loader:
             optimizer.zero_grad(set_to_none=True)
@@ -88,7 +97,8 @@ def train_with_eval(
             bar.update(1)
             if step % eval_freq == 0:
                 evaluate()
-                bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}")
+                train_loss, val_loss = history.train_loss[-1], history.val_loss[-1]
+                bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
     if history.steps[-1] != step:
         evaluate()  # the end point, when the last step was not an evaluation step
     bar.close()

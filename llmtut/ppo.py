@@ -91,15 +91,19 @@ def masked_whiten(x: Tensor, mask: Tensor) -> Tensor:
     return (x - masked_mean(x, mask)) * torch.rsqrt(masked_var(x, mask) + 1e-8) * mask
 
 
-def compute_gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, lam: float) -> tuple[Tensor, Tensor]:
-    """Generalised advantage estimates and returns (= advantages + values) per token, all [B, T].
+def compute_gae(
+    rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, lam: float
+) -> tuple[Tensor, Tensor]:
+    """Generalised advantage estimates and returns (= advantages + values) per token,
+    all [B, T].
 
-    delta_t = r_t + gamma * V_{t+1} - V_t and A_t = delta_t + gamma * lam * A_{t+1}, with V and A zero
-    after the last token of a row: `mask` marks each row's tokens, and the positions after them are padding.
+    delta_t = r_t + gamma * V_{t+1} - V_t and A_t = delta_t + gamma * lam * A_{t+1},
+    with V and A zero after the last token of a row: `mask` marks each row's tokens, and
+    the positions after them are padding.
     """
     rewards, values = rewards * mask, values * mask  # padding contributes nothing
     advantages = torch.zeros_like(rewards)
-    next_value, next_advantage = torch.zeros_like(rewards[:, 0]), torch.zeros_like(rewards[:, 0])
+    next_value = next_advantage = torch.zeros_like(rewards[:, 0])
     for t in reversed(range(rewards.shape[1])):
         delta = rewards[:, t] + gamma * next_value - values[:, t]
         next_advantage = delta + gamma * lam * next_advantage
@@ -119,14 +123,21 @@ def kl_penalty_rewards(logprobs: Tensor, ref_logprobs: Tensor, scores: Tensor, m
     return rewards, kl
 
 
-def clipped_policy_loss(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor,
-                        cliprange: float) -> tuple[Tensor, Tensor]:
-    """PPO's clipped surrogate: mean of max(-A * r, -A * clip(r, 1 - c, 1 + c)) with r = p / p_old;
-    and the fraction of tokens where the clipped term was the larger (its gradient is zero there)."""
+def clipped_policy_loss(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    cliprange: float,
+) -> tuple[Tensor, Tensor]:
+    """PPO's clipped surrogate: mean of max(-A * r, -A * clip(r, 1 - c, 1 + c)) with
+    r = p / p_old; and the fraction of tokens where the clipped term was the larger (its
+    gradient is zero there)."""
     ratio = torch.exp(logprobs - old_logprobs)
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - cliprange, 1 + cliprange)
-    return masked_mean(torch.max(unclipped, clipped), mask), masked_mean((clipped > unclipped).float(), mask)
+    loss = masked_mean(torch.max(unclipped, clipped), mask)
+    return loss, masked_mean((clipped > unclipped).float(), mask)
 
 
 def clipped_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor,
@@ -139,8 +150,9 @@ def clipped_value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask
 
 
 class AdaptiveKLController:
-    """The KL weight of Ziegler et al. (2019): raised while the KL is above `target`, lowered while below,
-    by a proportional error clipped to +-20% per `horizon` samples."""
+    """The KL weight of Ziegler et al. (2019): raised while the KL is above `target`,
+    lowered while below, by a proportional error clipped to +-20% per `horizon`
+    samples."""
 
     def __init__(self, init_kl_coef: float, target: float, horizon: float):
         self.value, self.target, self.horizon = init_kl_coef, target, horizon

@@ -207,8 +207,9 @@ class Plan:
 
     def opening(self) -> str:
         """The sentence a chapter's opening gives about a T4 (tests/test_t4_plan.py checks it is there)."""
+        minutes = f"{self.minutes:.0f} minute" + ("" if round(self.minutes) == 1 else "s")
         return (f"On a free Colab T4 (15 GB) the `hub` profile needs about {self.peak_gib:.0f} GiB of GPU memory "
-                f"at its fullest and about {self.minutes:.0f} minutes")
+                f"at its fullest and about {minutes}")
 
 
 def downloads_s(models: list[str]) -> float:
@@ -386,10 +387,11 @@ def plan_07() -> Plan:
 def plans() -> list[Plan]:
     """Every chapter's plan at its `hub` settings."""
     return [plan_01(),
-            _lora_chapter("02_label_masking", kept_models=3, runs=4, extra=" (three methods and a probe)"),
+            _lora_chapter("02_label_masking", kept_models=3, runs=10,
+                          extra=" (three methods and a probe; the methods again on 2 more seeds)"),
             _lora_chapter("03_special_tokens", kept_models=3, runs=7, extra=" (only the two runs that section 4 "
                           "compares are kept)"),
-            _lora_chapter("04_multi_turn", kept_models=2, runs=3, extra=""),
+            _lora_chapter("04_multi_turn", kept_models=4, runs=9, extra=" (the two methods again on 3 more seeds)"),
             plan_05(), plan_06(), plan_07()]
 
 

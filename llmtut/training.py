@@ -44,7 +44,9 @@ class StopWhenLearned(TrainerCallback):
         self._bar = tqdm(total=int(args.num_train_epochs), desc="epochs", unit="epoch")
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        generated = generate_answers(model, self.tokenizer, self.prompts, self.max_new_tokens, self.end_of_turn)
+        generated = generate_answers(
+            model, self.tokenizer, self.prompts, self.max_new_tokens, self.end_of_turn
+        )
         correct = sum(g == a for g, a in zip(generated, self.answers, strict=True))
         self.correct_per_epoch.append(correct)
         self._bar.update(1)

@@ -30,7 +30,10 @@ def question(en: str) -> str:
 
 def prompt_text(tokenizer: PreTrainedTokenizerBase, en: str) -> str:
     """What the model completes: eos, the human turn, `### Assistant:` and bos."""
-    return f"{tokenizer.eos_token}{HUMAN} {question(en)}{ASSISTANT}{tokenizer.bos_token}"
+    return (
+        f"{tokenizer.eos_token}{HUMAN} {question(en)}{ASSISTANT}"
+        f"{tokenizer.bos_token}"
+    )
 
 
 def example_text(tokenizer: PreTrainedTokenizerBase, en: str, es: str) -> str:

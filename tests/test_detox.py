@@ -247,3 +247,21 @@ def test_generation_settings_name_what_grpo_config_takes():
     assert set(detox.SAMPLING) <= set(GRPOConfig.__dataclass_fields__)
     assert detox.generation_settings(True) == {"do_sample": True, "num_beams": 1, **detox.SAMPLING}
     assert detox.generation_settings(False) == {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0}
+
+
+def test_fact_words_are_names_places_and_numbers_not_sentence_starts():
+    text = ("Breakfast is included. #Person1# pays forty dollars in Rome at 7:30 on Monday, "
+            "and I meet Mr. Smith with 1,500 euros! Then #Person2# leaves.")
+    assert detox.fact_words(text) == {"forty", "rome", "7:30", "monday", "smith", "1,500"}
+    assert detox.fact_words("#Person1# and #Person2# talk about the weather.") == set()
+    assert detox.fact_words("Two tickets to Paris.") == {"two", "paris"}  # a number word counts anywhere
+
+
+def test_facts_kept_is_the_share_of_the_best_references_facts():
+    assert detox.facts_kept("#Person1# flies to Dublin at seven.", ["#Person1# flies to Rome at seven."]) == 0.5
+    assert detox.facts_kept("Rome, at seven: #Person1# flies.", ["#Person1# flies to Rome at seven."]) == 1.0
+    # the best of several references counts; one without facts is left out
+    refs = ["#Person1# books a table.", "#Person1# books a table for two in Lisbon.", "A table for five."]
+    assert detox.facts_kept("#Person1# books a table for two in London.", refs) == 0.5
+    assert detox.facts_kept("#Person1# books a table.", ["#Person1# books a table."]) is None
+    assert detox.facts_kept("", ["#Person1# pays ten dollars."]) == 0.0

@@ -33,9 +33,9 @@ REPORT_DIR = ROOT / "_build" / "rehearsal"
 PARAMETERS: dict[str, dict] = {
     "01_instruction_data": {"NUM_EPOCHS": 1, "N_TRAIN": 64, "N_SCORED": 8, "EVAL_FREQ": 4, "EVAL_ITER": 1,
                             "MAX_NEW_TOKENS": 8},
-    "02_label_masking": {"MAX_EPOCHS": 2},
+    "02_label_masking": {"MAX_EPOCHS": 2, "N_SEEDS": 2},
     "03_special_tokens": {"MAX_EPOCHS": 2},
-    "04_multi_turn": {"MAX_EPOCHS": 2, "N_SECOND_TURN": 2},
+    "04_multi_turn": {"MAX_EPOCHS": 2, "N_SECOND_TURN": 2, "N_SEEDS": 2, "N_FIRST_WORDS": 2},
     "05_ppo_detox": {"N_EVAL": 12, "PPO_STEPS": 2, "PPO_BATCH": 8, "GRPO_STEPS": 1, "GRPO_PROMPTS": 2,
                      "GRPO_GENERATIONS": 2},
     "06_pdss": {"N_PUBLIC": 12, "N_TRAIN": 12, "N_TEST": 6, "N_SWEEP": 6, "EPSILONS": [1.0], "PDSS_EPOCHS": 1,

@@ -26,6 +26,10 @@ def check_02_label_masking(m):
     assert isinstance(m["unmasked.holdout_answer"], str) and isinstance(m["completion_only.holdout_answer"], str)
     # the unmasked model learned to predict the human prompt; the masked one did not
     assert m["unmasked.prompt_token_accuracy"] - m["masked.prompt_token_accuracy"] >= 0.3
+    # on every seed both masked methods learn faster, and the ranges of epochs do not overlap
+    assert m["seeds.n"] >= 3 and m["seeds.masked_faster_comparisons"] == 2 * m["seeds.n"]
+    for method in ("masked", "completion_only"):
+        assert m[f"{method}.epochs_to_learn_max"] < m["unmasked.epochs_to_learn_min"]
 
 
 def check_01_instruction_data(m):
@@ -75,6 +79,12 @@ def check_05_ppo_detox(m):
     assert m["ppo.kl_final"] > 0 and m["ppo.train_runtime_s"] > 0
     assert m["grpo.toxicity_reduction_rel"] > 0  # GRPO detoxifies too
     assert m["grpo.rougeL_ratio"] >= 0.9 and m["grpo.train_runtime_s"] > 0
+    # what PPO does to the facts of the summaries (names, places, numbers of the reference)
+    assert 0 < m["ppo.facts_n_eval"] <= m["ppo.n_eval"]
+    assert 0 <= m["ppo.facts_kept_before"] <= 1 and 0 <= m["ppo.facts_kept_after"] <= 1
+    diff = m["ppo.facts_kept_before"] - m["ppo.facts_kept_after"]
+    assert m["ppo.facts_diff_ci95_low"] <= diff <= m["ppo.facts_diff_ci95_high"]
+    assert m["ppo.facts_kept_after"] >= m["ppo.facts_kept_before"] - 0.05  # no measurable loss of facts
 
 
 def check_06_pdss(m):
