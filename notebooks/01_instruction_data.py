@@ -623,10 +623,14 @@ table
 both = list(zip(scores["finetuned_masked_instructions"].scores,
                 scores["finetuned"].scores, strict=True))  # (masked, all tokens)
 pairs = [(m, f) for m, f in both if m is not None and f is not None]
-diff = paired_difference([m for m, _ in pairs], [f for _, f in pairs], seed=SEED)
-print(f"instruction masked minus all tokens: {diff['mean_diff']:+.1f} points "
-      f"(95% interval {diff['ci95_low']:+.1f} to {diff['ci95_high']:+.1f}, "
-      f"{diff['n']} answers)")
+if len(pairs) >= 2:  # an interval needs two answers that both runs got a score for
+    diff = paired_difference([m for m, _ in pairs], [f for _, f in pairs], seed=SEED)
+    print(f"instruction masked minus all tokens: {diff['mean_diff']:+.1f} points "
+          f"(95% interval {diff['ci95_low']:+.1f} to {diff['ci95_high']:+.1f}, "
+          f"{diff['n']} answers)")
+else:
+    diff = None
+    print(f"{len(pairs)} answers were scored in both runs: too few for an interval")
 only_masked = [f for m, f in pairs if m == 100 and f != 100]
 only_plain = [m for m, f in pairs if f == 100 and m != 100]
 print(f"{len(only_masked)} answers scored 100 with the instruction masked and not "
@@ -719,7 +723,7 @@ rows = {
         " / ".join(str(n_100(r)) for r in scores.values()),
     "instruction masked minus all tokens, mean score (95% interval)":
         f"{diff['mean_diff']:+.1f} "
-        f"({diff['ci95_low']:+.1f} to {diff['ci95_high']:+.1f})",
+        f"({diff['ci95_low']:+.1f} to {diff['ci95_high']:+.1f})" if diff else "too few",
 }
 if task_of:
     rows["translate: test words seen in fine-tuning"] = (

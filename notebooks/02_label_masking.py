@@ -264,8 +264,9 @@ pc_ds = Dataset.from_list([{"prompt": prompt_text(tokenizer, en),
 
 
 def sft_config(args: dict) -> SFTConfig:
+    # gradient_checkpointing, not transformers 5.23's new name: Colab's 5.15 lacks it
     return SFTConfig(output_dir="out/completion_only", completion_only_loss=True,
-                     activation_checkpointing=False, **args)
+                     gradient_checkpointing=False, **args)
 
 
 probe = SFTTrainer(model=fresh_lora_model(), args=sft_config(common_args),

@@ -565,7 +565,8 @@ summary = {
     **{f"epochs to learn, {LABELS[n]} (seed {SEED})": f"{r['epochs_to_learn']}"
        for n, r in results.items()},
     f"epochs to learn, {N_SEEDS} seeds": (
-        f"{min(learned_epochs)} to {max(learned_epochs)}"
+        (f"{min(learned_epochs)} to {max(learned_epochs)}" if learned_epochs
+         else "none learned")
         + (f", {never} runs never" if never else "")),
     f"largest loss gap between methods, {N_SEEDS} seeds": f"{max(loss_gaps):.2g}",
     **{f"second turns, {LABELS[n]} (seed {SEED})":
