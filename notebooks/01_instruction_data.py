@@ -178,7 +178,7 @@ for bad in (broken[:2], broken[::2]):
 # style (used in the rest of this chapter) writes a fixed preamble and `###` headings, and
 # leaves out the `### Input:` section when the input is empty. The **Phi-3** style is shorter,
 # with `<|user|>` and `<|assistant|>` markers. Chat models take a list of **messages** instead and
-# format it with their own chat template (chapter 4). One record with an input and one without:
+# format it with their own chat template ([chapter 4](04_multi_turn.ipynb)). One record with an input and one without:
 
 # %%
 with_input = next(r for r in data if r["input"])
@@ -282,7 +282,7 @@ _ = record("collate.toy_matches", toy_matches)
 # `[6, 50256, -100, -100]`: after `6` the model must predict the end of text, and nothing after
 # that counts. The first row was cut to four tokens and has no end-of-text token left at all.
 #
-# An option also masks the *instruction* (the source's exercise 7.2; chapter 2 measures what that
+# An option also masks the *instruction* (the source's exercise 7.2; [chapter 2](02_label_masking.ipynb) measures what that
 # changes). The dataset then remembers each example's prompt length: the tokens of
 # `format_alpaca(record)`, which is the preamble, the instruction and the input. The collate sets
 # the targets that predict those tokens to `-100`. The `### Response:` header is *not* part of that
@@ -753,7 +753,7 @@ pd.DataFrame({"value": rows}).rename_axis("quantity")
 #   its end-of-text token only, the mean score moved by +0.7 points, inside its 95% interval of
 #   -3.2 to +4.5: no measurable difference. The answers that scored 100 went from 8 to 24, 14
 #   of the 16 more in `capitalize` and `uppercase`, where the other run wrote near misses that
-#   the overlap score already rated highly. That is one training run of each: chapter 2
+#   the overlap score already rated highly. That is one training run of each: [chapter 2](02_label_masking.ipynb)
 #   compares masking over several seeds, on a smaller task.
 #
 # The reference-based scorer is a stand-in: it rewards word overlap, so a fluent answer that

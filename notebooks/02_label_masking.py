@@ -120,7 +120,7 @@ if card:
 # Each example is one exchange. As in the source material, an end-of-sequence token `</s>`
 # comes *before* the human turn, and a beginning-of-sequence token `<s>` right after
 # `### Assistant:`. That `<s>` is our marker: everything after it, up to the next `</s>`, is the
-# answer. "good" is held out: we never train on it, we only ask. Chapters 03 and 04 reuse the task,
+# answer. "good" is held out: we never train on it, we only ask. Chapters [3](03_special_tokens.ipynb) and [4](04_multi_turn.ipynb) reuse the task,
 # so it lives in `llmtut.translation_task`; this is how it writes a prompt:
 
 # %%

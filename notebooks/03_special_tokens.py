@@ -115,7 +115,7 @@ print(f"{type(base_model).__name__}: {base_model.num_parameters():,} parameters,
 #
 # Five word translations to train on, one held out. Each example is an exchange between
 # `### Human:` and `### Assistant:`, with `</s>` before the human turn and `<s>` after the
-# assistant's template (`llmtut.translation_task`, the task of chapter 02).
+# assistant's template (`llmtut.translation_task`, the task of [chapter 2](02_label_masking.ipynb)).
 
 # %%
 def tokens(text, tok=tokenizer):

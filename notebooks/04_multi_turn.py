@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Multi-turn conversations: masking every turn that is not the assistant's
 #
-# Chapter 02 trained on single exchanges: one question, one answer. Real chat data holds
+# [Chapter 2](02_label_masking.ipynb) trained on single exchanges: one question, one answer. Real chat data holds
 # *conversations*: a human asks, the assistant answers, the human asks again, and so on. When we
 # train on such a conversation the loss should see every assistant answer and nothing else.
 # This chapter does it two ways and checks that they agree token for token:
@@ -81,7 +81,7 @@ datasets.disable_progress_bars()  # nor each time trl prepares a data set
 # %% [markdown]
 # The next cell holds the chapter's parameters. `PROFILE = "hub"` runs it on
 # `bigscience/bloom-560m` as in the source material (Colab); `PROFILE = "tiny"` runs it offline on
-# the small Bloom model of chapter 02. papermill overrides these values (`-p PROFILE tiny`).
+# the small Bloom model of [chapter 2](02_label_masking.ipynb). papermill overrides these values (`-p PROFILE tiny`).
 
 # %% tags=["parameters"]
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
@@ -104,7 +104,7 @@ print(f"Profile {PROFILE} on {DEVICE}, seed {SEED}, learning rate {lr}, "
 # %% [markdown]
 # ## The base model
 #
-# The same base as chapter 02: bloom-560m in the `hub` profile, a 1M-parameter `BloomForCausalLM`
+# The same base as [chapter 2](02_label_masking.ipynb): bloom-560m in the `hub` profile, a 1M-parameter `BloomForCausalLM`
 # in the `tiny` one. It knows the translations from pretraining prose but has never seen the
 # `### Human:` / `### Assistant:` format, and its tokenizer has no chat template.
 
@@ -118,7 +118,7 @@ print(f"bos token {tokenizer.bos_token!r} (id {tokenizer.bos_token_id}), eos tok
 # %% [markdown]
 # ## Five exchanges, three conversations
 #
-# As in the source material, the five training words of chapter 02 are grouped into
+# As in the source material, the five training words of [chapter 2](02_label_masking.ipynb) are grouped into
 # conversations: (water, dog), (mother, hello) and (tree). Each exchange is written by
 # `llmtut.formats.chat_turn`: an end-of-sequence `</s>` before the human turn, a `<s>` after
 # `### Assistant:`. Concatenated, the `</s>` that opens the next human turn is also the one that
@@ -145,7 +145,7 @@ print(train_texts[0])
 # %% [markdown]
 # ## Masking by hand
 #
-# `mask_all_but_responses` from chapter 02 already handles several answers in one example: it
+# `mask_all_but_responses` from [chapter 2](02_label_masking.ipynb) already handles several answers in one example: it
 # keeps the tokens after *each* `<s>` up to and including the next `</s>`. Decoding the tokens it
 # keeps shows exactly what the loss will see: the answers and the `</s>` that ends each of them,
 # none of the human turns, no `### Assistant:`.
@@ -274,7 +274,7 @@ _ = set_chat_template(tokenizer)  # back to the template with markers
 # %% [markdown]
 # ## Training, twice
 #
-# The harness of chapter 02: a fresh LoRA model per method, the same seed and optimizer, and a
+# The harness of [chapter 2](02_label_masking.ipynb): a fresh LoRA model per method, the same seed and optimizer, and a
 # `StopWhenLearned` callback that stops as soon as all five training answers are exact. Here the
 # five questions are asked *in their conversation*: "dog" is asked after the water exchange, so
 # the prompt is the conversation up to the second `### Assistant:<s>`. The template's
@@ -349,7 +349,7 @@ run("manual", Trainer, TrainingArguments(output_dir="out/manual", **common_args)
 #
 # Now the dataset is just the messages. `SFTTrainer` applies the tokenizer's chat template with
 # `return_assistant_tokens_mask=True` and builds a `labels` column with `-100` outside the mask.
-# (As in chapter 02 we switch off `SFTConfig`'s gradient checkpointing and take the precision from
+# (As in [chapter 2](02_label_masking.ipynb) we switch off `SFTConfig`'s gradient checkpointing and take the precision from
 # `common_args`, so that the two runs differ in who builds the masks alone.) The labels it builds
 # for the first conversation:
 

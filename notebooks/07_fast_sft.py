@@ -27,7 +27,7 @@
 #   `packing=True`), with the same per-example positions and attention.
 #
 # This chapter trains the same model for the same number of steps on
-# [chapter 01](01_instruction_data.ipynb)'s instruction data
+# [chapter 1](01_instruction_data.ipynb)'s instruction data
 # in the three layouts and measures what changes: tokens per second (real tokens, not pads), memory,
 # and the loss, which should not change. You will learn:
 #
@@ -86,8 +86,8 @@ from llmtut.report import record
 from llmtut.trainer_defaults import quiet_trainer_args
 
 # %% [markdown]
-# The chapter's parameters. `PROFILE = "hub"` runs on `gpt2-medium` (chapter 01's model) and the
-# source's instruction file, on a GPU; `PROFILE = "tiny"` on chapter 01's tiny-world GPT-2 and
+# The chapter's parameters. `PROFILE = "hub"` runs on `gpt2-medium` ([chapter 1](01_instruction_data.ipynb)'s model) and the
+# source's instruction file, on a GPU; `PROFILE = "tiny"` on [chapter 1](01_instruction_data.ipynb)'s tiny-world GPT-2 and
 # instructions, on a CPU in two to three minutes. papermill overrides these values.
 
 # %% tags=["parameters"]
@@ -136,7 +136,7 @@ print(
 # %% [markdown]
 # ## The data, and how much of a padded batch is padding
 #
-# Chapter 01's records, each in the Phi-3 prompt style and ending with the end-of-text token,
+# [Chapter 1](01_instruction_data.ipynb)'s records, each in the Phi-3 prompt style and ending with the end-of-text token,
 # tokenized once. (The Alpaca style would do as well, but its 30-token preamble, the same in every
 # example, makes the lengths more alike and the padding smaller.) Their lengths vary, so a padded
 # batch is as long as its longest example.
@@ -682,7 +682,26 @@ record("leak.all_ones_mask_loss", round(leaked, 4))
 # number like this one shows the leak, so check it once for any new packing setup.
 #
 # ## What the numbers say
-#
+
+# %%
+summary = {
+    f"padding share of the padded batches of {BATCH_SIZE}": f"{pad_share:.1%}",
+    "throughput over padded: padding-free / packed": (
+        f"{speedup:.2f}x / {table.loc['packed', 'speed-up']:.2f}x"
+    ),
+    "activation memory of a step, padded / padding-free (MiB)": (
+        f"{table.loc['padded', 'activation_mb']:.0f} / "
+        f"{table.loc['padding_free', 'activation_mb']:.0f}"
+    ),
+    "held-out losses of the three layouts, largest relative gap": f"{loss_spread:.2%}",
+    "held-out loss, packed one row a step vs padding-free": (
+        f"{one_row_run['final_loss']:.4f} vs {runs['padding_free']['final_loss']:.4f}"
+    ),
+    "loss with boundaries kept / an all-ones mask (leak)": f"{kept:.4f} / {leaked:.4f}",
+}
+pd.DataFrame({"value": summary})
+
+# %% [markdown]
 # - Padding is a large share of a padded batch whenever lengths vary, and it grows with the batch
 #   size (the shares printed above, and the sweep).
 # - Padding-free training computes only on real tokens: at large batches it is faster (how much,

@@ -88,3 +88,14 @@ def test_prose_has_no_maintainers_words_paths_or_metric_keys(py):
     prose = "\n".join(c.source for c in jupytext.read(py).cells if c.cell_type == "markdown")
     problems = pages.text_problems(prose, keys)
     assert not problems, f"{py.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_closes_the_same_way(py):
+    """The last section of every chapter is "What the numbers say", with a table of its numbers."""
+    cells = jupytext.read(py).cells
+    headings = [(i, line) for i, c in enumerate(cells) if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    assert headings and headings[-1][1] == "## What the numbers say", f"{py.name} ends with {headings[-1:]}"
+    after = [c for c in cells[headings[-1][0]:] if c.cell_type == "code"]
+    assert any("DataFrame" in c.source or "display(" in c.source for c in after), "no summary table after it"
