@@ -390,10 +390,10 @@ for eps in EPSILONS:
 display(pd.DataFrame(draws).T.rename_axis("epsilon"))
 
 # %% [markdown]
-# The table is one word's draw at each budget. At the small budgets the draw is spread almost evenly
-# over hundreds of candidates, and the word keeps itself with a chance well under 1%: exp(epsilon/2 *
-# similarity) hardly favours the similar words when epsilon/2 is small. Only at epsilon 6 does the
-# candidate set shrink to a few dozen and the word itself become a likely draw.
+# The table is one word's draw at each budget. At epsilon 0.5, 1 and 3 the draw is spread over
+# hundreds of candidates, and the word keeps itself with a chance of at most a few percent:
+# exp(epsilon/2 * similarity) hardly favours the similar words when epsilon/2 is small. Only at
+# epsilon 6 does the candidate set shrink to a few dozen and the word itself become a likely draw.
 
 # %% [markdown]
 # ### The epsilon sweep
@@ -917,10 +917,13 @@ display(
 # rows above: word pieces of the tiny tokenizer glued together, which is what a 1M-parameter model
 # writes for an answer it has seen only in other wordings (the model's output, not a decoding bug).
 # The step-by-step model, also trained to write rationales that state facts in sentences, writes a
-# valid choice and the right answer more often; the table gives each difference with its 95% interval,
-# bootstrapped over the test wordings. Scored by the most likely choice, which does not ask the model
-# to spell the answer, the two are level: what the recovered rationales add here is the answer's words
-# more than the fact behind them, which is no surprise, since few of them end with the right answer.
+# valid choice and the right answer more often. The table's difference and its 95% interval weigh
+# each test wording once (a wording's rows are averaged first, so the difference is not simply the
+# two columns subtracted), bootstrapped over the wordings; for the written answer the interval lies
+# above zero. Scored by the most likely choice, which does not ask the model to spell the answer,
+# the interval includes zero: no difference we can tell. What the recovered rationales add here is
+# the answer's words more than the fact behind them, which is no surprise, since few of them end
+# with the right answer.
 #
 # ## What the numbers say
 
@@ -953,8 +956,8 @@ pd.DataFrame({"value": summary})
 #   never saw, but a tiny SLM cannot restore facts that the noise destroyed. A larger epsilon moves the
 #   trade towards utility (see the sweep), at the cost of more leaked words.
 # - **Distillation.** Training on recovered rationales and labels together wrote the right answer
-#   more often than labels alone, with an interval that excludes no difference, although few of the
-#   rationales were right; picking the most likely choice, the two were level.
+#   more often than labels alone, with an interval above zero, although few of the rationales
+#   were right; picking the most likely choice, the interval includes no difference.
 #
 # Things to try: `EPSILON = 6.0` (the teacher then answers about one perturbed question in six
 # right), more `PDSS_EPOCHS`, or `ALPHA` closer to 0 to weigh the decoder more.
