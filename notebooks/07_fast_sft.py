@@ -622,7 +622,7 @@ composition["vs padding-free"] = (
     composition["held-out loss"] / runs["padding_free"]["final_loss"] - 1
 )
 display(composition.round(4))
-record("packed_one_row.final_loss", round(one_row_run["final_loss"], 4))
+one_row_loss = record("packed_one_row.final_loss", round(one_row_run["final_loss"], 4))
 
 # %% [markdown]
 # One long row of similar examples per step trains worse on the same tokens; several rows per step
@@ -672,7 +672,7 @@ display(
 )
 record("leak.varlen_loss", round(kept, 4))
 record("leak.detected_loss", round(detected, 4))
-record("leak.all_ones_mask_loss", round(leaked, 4))
+leaked_loss = record("leak.all_ones_mask_loss", round(leaked, 4))
 
 # %% [markdown]
 # The first two agree: the boundaries were respected. The third differs, because each example

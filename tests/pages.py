@@ -26,6 +26,9 @@ def code_problems(source: str) -> list[str]:
                 if len(line) > MAX_CODE_COLUMNS]
     if "inspect.getsource" in source:
         problems.append("prints inspect.getsource(...): show it with llmtut.page.show_source")
+    last = source.rstrip().splitlines()[-1] if source.strip() else ""
+    if last.startswith("record("):  # the page would echo the bare value (`0.5382`)
+        problems.append(f"ends with a bare {last[:40]}...: assign it")
     return problems
 
 
