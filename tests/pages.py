@@ -12,7 +12,8 @@ from pathlib import Path
 
 import nbformat
 
-MAX_CODE_COLUMNS = 88
+from llmtut.page import MAX_COLUMNS as MAX_CODE_COLUMNS  # one page width for code, shown or run
+
 # words for maintainers, not readers (the setup page may use them)
 # "CI" alone is also a confidence interval ("95% CI low"): only the maintainers' uses count
 MAINTAINER_WORDS = re.compile(r"\b(?:[Tt]est suite|[Tt]he tests\b|[Oo]ur tests\b|make test\b"
