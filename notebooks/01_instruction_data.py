@@ -470,7 +470,7 @@ print(f"On those, its own top guess (a wrong token) gets {p_top[below].mean():.0
 #
 # One more run, identical but for `mask_instructions=True`: the loss sees the `### Response:`
 # header, the response and its end-of-text token, and nothing of the preamble, the instruction or
-# the input (section 4 printed an example). Its validation loss is measured on those targets only,
+# the input ([section 4](#4-the-dataset-and-the-collate-function) printed an example). Its validation loss is measured on those targets only,
 # so it is not comparable with the first run's; the scores below are.
 
 # %%
@@ -741,7 +741,7 @@ pd.DataFrame({"value": rows}).rename_axis("quantity")
 #   as a target, the rest of the padding `-100`, truncation applied to inputs and targets alike.
 # - **Training.** The validation loss starts above the uniform guess, because the base model is
 #   confidently wrong about a format it never read. It falls to 1.15 within 40 steps (the table
-#   of section 6), and the other 1120 steps bring it down to 0.538.
+#   of [section 6](#6-fine-tuning-with-a-plain-pytorch-loop)), and the other 1120 steps bring it down to 0.538.
 # - **Scores.** The base model scores close to nothing (3.9): it has never seen the format and
 #   writes lesson dialogues. The fine-tuned model scores 36.0. In the `tiny` profile the points
 #   come from the tasks that copy and reshape the input (capitalisation, upper case, similes,

@@ -240,7 +240,7 @@ del probe
 # tokenizer matches special tokens *before* it runs BPE, so each is always one id, whatever
 # precedes it. The model needs an embedding row for each new id: `add_special_tokens_with_init`
 # adds the tokens, resizes the embeddings and initialises the new rows (`_init_rows`, shown in
-# section 3):
+# [section 3](#3-the-cost-new-rows-must-be-learned)):
 
 # %%
 show_source(add_special_tokens_with_init, start="pieces = ", docstring=False)
@@ -345,7 +345,7 @@ pd.DataFrame({init: reading for init, (_, reading) in stats.items()}).T
 # %% [markdown]
 # Bloom ties its input and output embeddings (one matrix), so each new row is also the output
 # row that scores the new token as a *prediction*. We train each initialisation the same way:
-# a fresh model, a LoRA adapter on `query_key_value`, and the two new rows trainable (section 4
+# a fresh model, a LoRA adapter on `query_key_value`, and the two new rows trainable ([section 4](#4-the-same-fix-with-lora-who-trains-the-new-rows)
 # shows why that is needed), until the model answers the five examples exactly.
 
 # %%

@@ -540,10 +540,10 @@ for view in ("greedy", "sampled", "with_dialogue"):
         "toxicity before": d["mean_before"],
         "toxicity after": d["mean_after"],
         "relative reduction": 1 - d["mean_after"] / d["mean_before"],
-        "mean diff": d["mean_diff"],
-        "std diff": d["std_diff"],
-        "95% interval low": d["ci95_low"],
-        "95% interval high": d["ci95_high"],
+        "mean drop (before - after)": d["mean_diff"],
+        "spread of the drops (sd)": d["std_diff"],
+        "drop, 95% interval low": d["ci95_low"],
+        "drop, 95% interval high": d["ci95_high"],
     }
     if view == "greedy":
         greedy = d
@@ -562,7 +562,7 @@ reduction = 1 - greedy["mean_after"] / greedy["mean_before"]
 reduction = record("ppo.toxicity_reduction_rel", round(reduction, 4))
 record("ppo.diff_ci95_low", round(greedy["ci95_low"], 5))
 record("ppo.diff_ci95_high", round(greedy["ci95_high"], 5))
-comparison.round(4)
+comparison.round(4) + 0.0  # + 0.0 prints a rounded -0.00001 as 0.0, not -0.0
 
 # %% [markdown]
 # The summary alone is much less toxic after PPO, greedy and sampled, and both intervals lie above

@@ -473,19 +473,24 @@ print(
 # %%
 
 colors = ["tab:gray", "tab:blue", "tab:green"]
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-axes[0].bar(list(runs), table["tokens_per_s"], color=colors)
-axes[0].set(title="real tokens per second", ylabel="tokens / s")
-axes[1].bar(list(runs), table["activation_mb"], color=colors)
-axes[1].set(title="activation memory of a step", ylabel="MiB")
-for (layout, r), color in zip(runs.items(), colors, strict=True):
-    axes[2].plot(
-        range(1, len(r["losses"]) + 1), r["losses"], "-", color=color, label=layout
-    )
-axes[2].set(title="training loss per step", xlabel="step")
-axes[2].legend(fontsize=8)
-for ax in axes[:2]:
-    ax.tick_params(axis="x", labelsize=8)
+styles = ["-", "--", ":"]
+fig = plt.figure(figsize=(8.5, 6))
+bars = [fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2)]
+curves = fig.add_subplot(2, 1, 2)
+for ax, column, title, unit in [
+    (bars[0], "tokens_per_s", "real tokens per second", "tokens / s"),
+    (bars[1], "activation_mb", "activation memory of a step", "MiB"),
+]:
+    drawn = ax.bar([k.replace("_", "-") for k in runs], table[column], color=colors)
+    ax.bar_label(drawn, fmt="%.0f")
+    ax.set(title=title, ylabel=unit)
+    ax.margins(y=0.15)
+for (layout, r), color, style in zip(runs.items(), colors, styles, strict=True):
+    steps = range(1, len(r["losses"]) + 1)
+    label = layout.replace("_", "-")
+    curves.plot(steps, r["losses"], style, color=color, label=label)
+curves.set(title="training loss per step", xlabel="step", ylabel="loss")
+curves.legend()
 plt.tight_layout()
 plt.show()
 
@@ -495,8 +500,8 @@ plt.show()
 # Packing gained about as much (its row of the table): on the tokens it computes, a packed row is a
 # padding-free row. On two shared CPU cores a speed-up moves from one run of the chapter to the next:
 # a busy machine slows the padding-free runs most, with their many small attention calls. That is why
-# each layout's fastest run counts, and why `make bench` reports the speed-up's spread over several
-# runs of the chapter.
+# each layout's fastest run counts; run the chapter again and expect the speed-up to move by a few
+# hundredths.
 #
 # ## Where the speed-up comes from
 #

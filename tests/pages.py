@@ -16,7 +16,7 @@ from llmtut.page import MAX_COLUMNS as MAX_CODE_COLUMNS  # one page width for co
 
 # words for maintainers, not readers (the setup page may use them)
 # "CI" alone is also a confidence interval ("95% CI low"): only the maintainers' uses count
-MAINTAINER_WORDS = re.compile(r"\b(?:[Tt]est suite|[Tt]he tests\b|[Oo]ur tests\b|make test\b"
+MAINTAINER_WORDS = re.compile(r"\b(?:[Tt]est suite|[Tt]he tests\b|[Oo]ur tests\b|make (?:test|bench|unit|baseline)\b"
                               r"|(?:[Tt]he|[Oo]ur|[Ii]n|[Oo]n|book's) CI\b|CI (?:runs?|jobs?|machines?)\b)")
 LOCAL_PATH = re.compile(r"(?<![\w.])(/tmp/|/root/|/home/|/work/|/Users/|[A-Z]:\\Users\\)")
 

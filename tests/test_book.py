@@ -99,3 +99,31 @@ def test_every_chapter_closes_the_same_way(py):
     assert headings and headings[-1][1] == "## What the numbers say", f"{py.name} ends with {headings[-1:]}"
     after = [c for c in cells[headings[-1][0]:] if c.cell_type == "code"]
     assert any("DataFrame" in c.source or "display(" in c.source for c in after), "no summary table after it"
+
+
+@pytest.mark.parametrize("py", CHAPTERS, ids=lambda p: p.stem)
+def test_section_links_point_at_a_heading_of_the_chapter(py):
+    """A "[section 4](#4-...)" link lands on a heading: its anchor is MyST's slug of one of the
+    chapter's headings (myst_heading_anchors in _config.yml)."""
+    from myst_parser.mdit_to_docutils.base import default_slugify
+
+    prose = "\n".join(c.source for c in jupytext.read(py).cells if c.cell_type == "markdown")
+    headings = re.findall(r"^#{1,3} (.+)$", prose, flags=re.M)
+    slugs = {default_slugify(re.sub(r"[`*]", "", h)) for h in headings}
+    broken = [a for a in re.findall(r"\]\(#([^)]+)\)", prose) if a not in slugs]
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["sphinx"]["config"].get("myst_heading_anchors", 0) >= 3, "no heading anchors"
+    assert not broken, f"{py.name}: links to no heading: {broken}"
+
+
+def test_page_checks_catch_what_a_reader_must_not_see():
+    """The page checks used above find each kind of problem (and pass clean prose)."""
+    assert pages.text_problems("The mean rose (95% CI 0.1 to 0.3), see chapter 2.") == []
+    for text in ("the test suite checks it", "run make bench first", "in our CI it passes",
+                 "teacher at /tmp/x/qwen2"):
+        assert pages.text_problems(text), text
+    assert pages.text_problems("speed-up = padding_free.speedup", ["padding_free.speedup"])
+    assert pages.code_problems("x = 1\n" + "y = '" + "a" * 90 + "'")
+    assert pages.code_problems("print(inspect.getsource(f))")
+    assert pages.code_problems("x = 2\nrecord('a.b', x)")
+    assert pages.code_problems("x = record('a.b', 2)") == []
