@@ -19,7 +19,7 @@ MAX_COLUMNS = 88  # what a book page shows without a scroll bar
 def source_excerpt(obj: Any, start: str | None = None, stop: str | None = None, docstring: bool = True) -> str:
     """The source of `obj`, dedented; from the first line containing `start` to the first line from there
     containing `stop` (both kept) when they are given, with `# ...` where lines are left out; without its
-    docstring when `docstring` is False.
+    docstring when `docstring` is False. An excerpt from inside a body is dedented to the left margin.
 
     Raises ValueError when `start` or `stop` is not found, or a kept line is wider than MAX_COLUMNS.
     """
@@ -32,8 +32,12 @@ def source_excerpt(obj: Any, start: str | None = None, stop: str | None = None, 
     if stop is not None:
         last = _find(lines, stop, first, obj)
     kept = lines[first : last + 1]
+    # an excerpt from inside a body starts at the left margin: no page width lost to indentation
+    margin = min(len(line) - len(line.lstrip()) for line in kept if line.strip())
+    kept = [line[margin:] for line in kept]
     indent = len(kept[0]) - len(kept[0].lstrip())
-    excerpt = ([" " * indent + "# ..."] if first > 0 else []) + kept + (["    # ..."] if last < len(lines) - 1 else [])
+    body = " " * max(0, 4 - margin)  # where the lines left out at the end stood
+    excerpt = ([" " * indent + "# ..."] if first > 0 else []) + kept + ([body + "# ..."] if last < len(lines) - 1 else [])
     wide = [line for line in excerpt if len(line) > MAX_COLUMNS]
     if wide:
         raise ValueError(f"{obj.__qualname__} has {len(wide)} lines wider than {MAX_COLUMNS} columns, e.g. "

@@ -37,7 +37,24 @@ def test_without_the_docstring():
 
 def test_an_excerpt_marks_what_it_leaves_out():
     assert source_excerpt(sample, start="total =", stop="doubled =").splitlines() == [
-        "    # ...", "    total = a + b", "    doubled = 2 * total", "    # ..."]
+        "# ...", "total = a + b", "doubled = 2 * total", "# ..."]
+    assert source_excerpt(sample, stop="total =", docstring=False).splitlines() == [
+        "def sample(a: int, b: int) -> int:", "    total = a + b", "    # ..."]
+
+
+def nested(xs: list[int]) -> int:
+    total = 0
+    for x in xs:
+        total += x
+        total *= 2
+    return total
+
+
+def test_an_excerpt_from_inside_a_body_starts_at_the_margin():
+    assert source_excerpt(nested, start="total += x", stop="total *= 2").splitlines() == [
+        "# ...", "total += x", "total *= 2", "# ..."]
+    assert source_excerpt(nested, start="for x", stop="return").splitlines() == [
+        "# ...", "for x in xs:", "    total += x", "    total *= 2", "return total"]
 
 
 def test_a_missing_marker_or_a_wide_line_is_an_error():
@@ -49,4 +66,4 @@ def test_a_missing_marker_or_a_wide_line_is_an_error():
 
 def test_show_source_is_a_python_code_block():
     block = show_source(sample, start="return")
-    assert block.data.startswith("```python\n    # ...\n    return doubled") and block.data.endswith("\n```")
+    assert block.data.startswith("```python\n# ...\nreturn doubled") and block.data.endswith("\n```")
