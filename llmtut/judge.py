@@ -80,13 +80,17 @@ _TRAILING_PUNCTUATION = ".,;:!?\"'"
 
 
 def normalize_answer(text: str) -> str:
-    """Lower case, runs of whitespace as one space, no surrounding whitespace or trailing punctuation."""
-    return " ".join(text.lower().split()).rstrip(_TRAILING_PUNCTUATION).strip()
+    """Runs of whitespace as one space, no surrounding whitespace or trailing punctuation.
+
+    Case is kept: "the soup." and "The soup" differ, since a task may be about case alone
+    (capitalize a sentence, write it in upper case).
+    """
+    return " ".join(text.split()).rstrip(_TRAILING_PUNCTUATION).strip()
 
 
 def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD-style F1 of the lower-cased word tokens (punctuation dropped) of two answers."""
-    pred, ref = re.findall(r"\w+", prediction.lower()), re.findall(r"\w+", reference.lower())
+    """SQuAD-style F1 of the word tokens (punctuation dropped, case kept) of two answers."""
+    pred, ref = re.findall(r"\w+", prediction), re.findall(r"\w+", reference)
     if not pred or not ref:
         return float(pred == ref)
     overlap = sum((Counter(pred) & Counter(ref)).values())
@@ -99,14 +103,17 @@ def token_f1(prediction: str, reference: str) -> float:
 class ReferenceScorer:
     """A deterministic 0-100 score from word overlap with the reference. NOT a judge.
 
-    100 for an exact match after `normalize_answer` (case, whitespace, trailing punctuation),
-    otherwise round(100 x `token_f1`). It never reads the prompt and knows nothing of meaning: a
+    100 for an exact match after `normalize_answer` (whitespace and trailing punctuation; case
+    counts), otherwise round(100 x `token_f1`), whose tokens must match in case too: "soup" and
+    "Soup" are different words. It never reads the prompt and knows nothing of meaning: a
     correct paraphrase scores low and a fluent answer that shares words with the reference scores
     high. The tiny profile uses it because no tiny model can judge; the hub profile asks a real judge
     LLM (`JudgeClient`) through the same interface.
     """
 
-    name = "reference-f1"
+    # "-cased": its scores differ from those of the earlier, case-blind version, and a scores
+    # file keeps the scorer's name, so an old file is refused rather than mixed in
+    name = "reference-f1-cased"
 
     def score(self, prompt: str, reference: str, response: str) -> Score:
         if normalize_answer(response) == normalize_answer(reference):

@@ -3,7 +3,9 @@
 PDSS sends the remote LLM a perturbed question instead of the private one. Two measures of what still
 gets through, both computed on the text the server actually received:
 - `leak_rate`: the share of a private question's content words (words of at least four letters that
-  are not function words) that appear in the request sent for it;
+  are not function words) that appear in the request sent for it. For an ARC record, the content words
+  are those of its own question and choice texts (`record_content_words`), not the prompt layout's
+  labels ("Question", "Choices"), which every request carries whatever its question;
 - `raw_prompts_seen`: how many requests contain a private question verbatim.
 """
 
@@ -29,18 +31,29 @@ def content_words(text: str, min_letters: int = 4) -> set[str]:
     return {w for w in (m.lower() for m in WORD.findall(text)) if len(w) >= min_letters and w not in FUNCTION_WORDS}
 
 
-def leak_rate(private_texts: Sequence[str], received_texts: Sequence[str]) -> float:
-    """Share of the private texts' content words that appear as words in the text received for each.
+def record_content_words(record: Mapping[str, Any]) -> set[str]:
+    """The content words of an ARC record's own texts: its question and its choice texts.
 
-    `received_texts[i]` is what the server received in place of `private_texts[i]`. Pooled over all
-    texts: total words leaked / total content words (0.0 if the private texts have none).
+    Not of the prompt it is rendered into: "Question", "Choices" and the labels are the same in every
+    request, so they tell a server nothing about the record and are not counted.
     """
-    if len(private_texts) != len(received_texts):
+    return set().union(*(content_words(t) for t in [record["question"], *record["choices"]["text"]]))
+
+
+def leak_rate(private: Sequence[str | Mapping[str, Any]], received_texts: Sequence[str]) -> float:
+    """Share of the private items' content words that appear as words in the text received for each.
+
+    An item is a text (its `content_words`) or an ARC record (its `record_content_words`: the question
+    and choice texts, not the layout of the prompt that carried them). `received_texts[i]` is what the
+    server received in place of `private[i]`. Pooled over all items: total words leaked / total content
+    words (0.0 if the items have none).
+    """
+    if len(private) != len(received_texts):
         raise ValueError(f"need one received text per private text, got {len(received_texts)} for "
-                         f"{len(private_texts)}.")
+                         f"{len(private)}.")
     leaked = total = 0
-    for private, received in zip(private_texts, received_texts, strict=True):
-        words = content_words(private)
+    for item, received in zip(private, received_texts, strict=True):
+        words = content_words(item) if isinstance(item, str) else record_content_words(item)
         seen = {w.lower() for w in WORD.findall(received)}
         leaked += len(words & seen)
         total += len(words)

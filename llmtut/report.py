@@ -24,12 +24,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record(key: str, value: Any) -> Any:
+def record(key: str, value: Any) -> None:
     """If `$LLMTUT_METRICS` names a file, store `value` there under `key`; print nothing.
 
     The file holds one flat JSON object with dotted keys, e.g. {"masked.epochs_to_learn": 16}: the
-    tests' record, not the reader's. A chapter shows its numbers in its own words and tables.
-    Returns the value so a chapter can record and use it in one line.
+    tests' record, not the reader's. A chapter shows its numbers in its own words and tables, and
+    calls `record` only in cells the book's page leaves out (tagged `remove-cell`). It returns
+    nothing, so such a cell shows no stray value in Jupyter or Colab either.
     """
     value = _plain(value)
     path = os.environ.get(METRICS_ENV)
@@ -40,4 +41,3 @@ def record(key: str, value: Any) -> Any:
         tmp = p.with_suffix(p.suffix + ".tmp")
         tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         os.replace(tmp, p)  # a reader never sees a half-written file
-    return value

@@ -157,12 +157,12 @@ def learn_fresh(
 def plot_learning(runs: Mapping[str, Mapping[str, Any]], n_answers: int = 5) -> Figure:
     """Two panels for runs that each have `losses` (a `loss_history` frame) and `correct_per_epoch`:
     the training loss per step, and the answers right after each epoch."""
-    fig, (loss_ax, correct_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (loss_ax, correct_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
     for name, run in runs.items():
         loss_ax.plot(run["losses"]["epoch"], run["losses"]["loss"], label=name, alpha=0.8)
         correct = run["correct_per_epoch"]
         correct_ax.plot(range(1, len(correct) + 1), correct, marker="o", label=name)
-    loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss per step", yscale="log")
+    loss_ax.set(xlabel="epoch", ylabel="training loss (log scale)", title="loss per step", yscale="log")
     correct_ax.set(xlabel="epoch", ylabel=f"training answers exact (of {n_answers})", title="answers right after each epoch")
     for ax in (loss_ax, correct_ax):
         ax.legend()

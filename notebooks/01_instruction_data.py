@@ -23,7 +23,8 @@
 # Model (From Scratch)*:
 #
 # 1. **data**: instruction records (`instruction`, `input`, `output`) in a JSON file, validated;
-# 2. **prompt styles**: the same record as an Alpaca prompt, a Phi-3 prompt and a chat `messages` list;
+# 2. **prompt styles**: the same record as an Alpaca prompt, a Phi-3 prompt and a chat
+#    `messages` list;
 # 3. **splits**: train, test and validation sets, reproducibly;
 # 4. **dataset and collate**: pre-tokenized examples, batches padded with the end-of-text token,
 #    and *targets* in which every padding token but the first is `-100` (ignored by the loss);
@@ -65,6 +66,7 @@ import pandas as pd
 import torch
 import transformers
 from IPython.display import display
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
 from torch.utils.data import DataLoader
 
 from llmtut import formats, instructions, judge, loop, profiles
@@ -84,7 +86,7 @@ pd.set_option("display.max_colwidth", None)  # show answers in full
 # that the chapter serves itself once the answers exist, or that you serve elsewhere and name in
 # `JUDGE_BASE_URL` (see the scoring section). `PROFILE = "tiny"` runs offline on a
 # small GPT-2 that `llmtut` pretrains on the tiny world's prose, and on instructions that the tiny
-# world generates. papermill overrides these values (`-p PROFILE tiny`).
+# world generates. Papermill overrides these values (`-p PROFILE tiny`).
 
 # %% tags=["parameters"]
 PROFILE = profiles.default_profile()  # "hub" or "tiny"
@@ -118,8 +120,8 @@ out_dir.mkdir(parents=True, exist_ok=True)
 progress = PROFILE == "hub"
 if not progress:
     transformers.logging.disable_progress_bar()
-print(f"profile={PROFILE} device={DEVICE} seed={SEED} epochs={num_epochs} lr={lr} "
-      f"batch={BATCH_SIZE}")
+print(f"{PROFILE} profile on {DEVICE}: seed {SEED}, {num_epochs} epochs, learning rate "
+      f"{lr}, batches of {BATCH_SIZE}")
 
 # %% [markdown]
 # ## 1. Instruction data
@@ -159,8 +161,8 @@ overview
 
 # %% [markdown]
 # A JSON file from elsewhere can be wrong in ways that surface much later, as a `KeyError` in
-# the middle of training or as `None` printed into a prompt. `load_records` validates every
-# record first, and names the record and the field:
+# the middle of training or as `None` printed into a prompt. `load_records` first passes the
+# records to `validate_records`, which names the record and the field at fault:
 
 # %%
 broken = [data[0], {"instruction": "Add 2 and 3.", "output": 5},
@@ -178,7 +180,8 @@ for bad in (broken[:2], broken[::2]):
 # style (used in the rest of this chapter) writes a fixed preamble and `###` headings, and
 # leaves out the `### Input:` section when the input is empty. The **Phi-3** style is shorter,
 # with `<|user|>` and `<|assistant|>` markers. Chat models take a list of **messages** instead and
-# format it with their own chat template ([chapter 4](04_multi_turn.ipynb)). One record with an input and one without:
+# format it with their own chat template ([chapter 4](04_multi_turn.ipynb)). One record with an
+# input and one without:
 
 # %%
 with_input = next(r for r in data if r["input"])
@@ -196,7 +199,7 @@ print(json.dumps(to_messages(with_input), indent=2, ensure_ascii=False))
 #
 # The records are split 85% / 10% / 5% into training, test and validation sets: the first 85% for
 # training, the next 10% for testing, the rest for validation. The validation set tells us during
-# training whether the model generalises; the test set is only used at the end, for scoring.
+# training whether the model generalizes; the test set is only used at the end, for scoring.
 #
 # In the `hub` profile we split the file in its own order, without shuffling, exactly as the
 # source does (`data[:935]`, `data[935:1045]`, `data[1045:]`): our test set is then the source's
@@ -212,17 +215,22 @@ show_source(instructions.split_records, start="ordered = list(records)")
 shuffle_seed = None if PROFILE == "hub" else SEED
 train_data, test_data, val_data = instructions.split_records(
     data, shuffle_seed=shuffle_seed)
-print(f"shuffle_seed={shuffle_seed}: train {len(train_data)} | test {len(test_data)} | "
-      f"validation {len(val_data)}")
+order = ("in the file's order" if shuffle_seed is None
+         else f"after a shuffle with seed {shuffle_seed}")
+print(f"split {order}: {len(train_data)} training, {len(test_data)} test and "
+      f"{len(val_data)} validation records")
 n_train, n_test = len(train_data), len(test_data)
 in_order = test_data == data[n_train:n_train + n_test]
 print(f"the test set is data[{n_train}:{n_train + n_test}] in the file's order: "
       f"{'yes' if in_order else 'no (shuffled)'}")
+# all of them, unless a quick run asks for fewer
+train_data, test_data = train_data[:N_TRAIN], test_data[:N_SCORED]
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
 split_sizes = {"n_train": n_train, "n_test": n_test, "n_val": len(val_data)}
 for key, size in split_sizes.items():
     record(f"data.{key}", size)
-# all of them, unless a quick run asks for fewer
-train_data, test_data = train_data[:N_TRAIN], test_data[:N_SCORED]
 
 # %% [markdown]
 # ## 4. The dataset and the collate function
@@ -275,22 +283,25 @@ print("inputs:\n", toy_inputs, "\ntargets:\n", toy_targets)
 toy_matches = (torch.equal(toy_inputs, expected_inputs)
                and torch.equal(toy_targets, expected_targets))
 print("the same as the source's toy batch:", "yes" if toy_matches else "no")
-_ = record("collate.toy_matches", toy_matches)
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("collate.toy_matches", toy_matches)
 
 # %% [markdown]
 # The second row, `[5, 6]`, became inputs `[5, 6, 50256, 50256]` and targets
 # `[6, 50256, -100, -100]`: after `6` the model must predict the end of text, and nothing after
 # that counts. The first row was cut to four tokens and has no end-of-text token left at all.
 #
-# An option also masks the *instruction* (the source's exercise 7.2; [chapter 2](02_label_masking.ipynb) measures what that
-# changes). The dataset then remembers each example's prompt length: the tokens of
-# `format_alpaca(record)`, which is the preamble, the instruction and the input. The collate sets
-# the targets that predict those tokens to `-100`. The `### Response:` header is *not* part of that
-# prompt (it comes with the response, in `format_alpaca(record, with_response=True)`), so the loss
-# still sees the header, then the response, then the end-of-text token. The source does exactly the
-# same: its masked length is that of `format_input(entry)`, which also stops before the header.
-# Here is one training example both ways, decoded: what the loss sees is what the model is taught
-# to write.
+# An option also masks the *instruction* (the source's exercise 7.2;
+# [chapter 2](02_label_masking.ipynb) measures what that changes). The dataset then remembers
+# each example's prompt length: the tokens of `format_alpaca(record)`, which is the preamble, the
+# instruction and the input. The collate sets the targets that predict those tokens to `-100`.
+# The `### Response:` header is *not* part of that prompt (it comes with the response, in
+# `format_alpaca(record, with_response=True)`), so the loss still sees the header, then the
+# response, then the end-of-text token. The source does exactly the same: its masked length is
+# that of `format_input(entry)`, which also stops before the header. Here is one training example
+# both ways, decoded: what the loss sees is what the model is taught to write.
 
 # %%
 plain_ds = InstructionDataset(train_data, tokenizer)
@@ -306,18 +317,25 @@ header = formats.RESPONSE_HEADERS["alpaca"]
 trained = header + train_data[0]["output"] + tokenizer.eos_token
 print("masked, the loss sees exactly the response header, the output and the "
       "end-of-text token:", "yes" if masked_text == trained else "no")
-_ = record("masking.trains_header_output_eot", masked_text == trained)
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("masking.trains_header_output_eot", masked_text == trained)
 
 # %% [markdown]
+# The unmasked example starts at " is": the first token, "Below", is never a target, because no
+# token before it predicts it.
+#
 # The data loaders: the collate gets its device and padding token through `functools.partial`,
 # so that batches arrive on the GPU ready to use. The training loader shuffles (with a seeded
-# generator) and drops a last incomplete batch; validation and test loaders keep the order.
+# generator) and drops a last incomplete batch; the validation loader keeps the order. (The test
+# set needs no loader: [section 8](#8-answers-on-the-test-set) generates its answers straight from the prompts.)
 
 # %%
 lengths = [len(ids) for ids in plain_ds.encoded_texts]
 allowed_max_length = min(1024, model.config.n_positions)
-print(f"training examples are {min(lengths)}-{max(lengths)} tokens long "
-      f"(allowed_max_length={allowed_max_length})")
+print(f"training examples are {min(lengths)}-{max(lengths)} tokens long; the collate "
+      f"would cut any longer than {allowed_max_length} (allowed_max_length)")
 
 
 def loaders(mask_instructions: bool) -> tuple[DataLoader, DataLoader]:
@@ -376,9 +394,10 @@ print("-> reference: ", repr(val_data[0]["output"]))
 show_source(loop.batch_loss)
 
 # %% [markdown]
-# The loop itself (`loop.train_with_eval`, after its signature): a step is zero the gradients,
-# compute the loss, backpropagate, update; every `eval_freq` steps, `evaluate` measures the loss
-# on the first `eval_iter` batches of the training and of the validation set.
+# The loop itself (`loop.train_with_eval`, from its inner `evaluate` to the end of training; the
+# lines left out set the seed and start `history`, `step` and `tokens_seen`): a step is zero the
+# gradients, compute the loss, backpropagate, update; every `eval_freq` steps, `evaluate`
+# measures the loss on the first `eval_iter` batches of the training and of the validation set.
 
 # %%
 show_source(loop.train_with_eval, start="def evaluate()", stop="model.eval()")
@@ -407,23 +426,30 @@ print(f"validation loss {history.val_loss[0]:.3f} -> {history.val_loss[-1]:.3f} 
 shown = [i for i, s in enumerate(history.steps) if s in (0, 20, 40, 100)]
 shown += [len(history.steps) - 1]
 pd.DataFrame({"step": [history.steps[i] for i in shown],
-              "training loss": [round(history.train_loss[i], 3) for i in shown],
-              "validation loss": [round(history.val_loss[i], 3) for i in shown]}
+              "training loss": [f"{history.train_loss[i]:.3f}" for i in shown],
+              "validation loss": [f"{history.val_loss[i]:.3f}" for i in shown]}
              ).set_index("step").T
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.8))
+fig, ax = plt.subplots(figsize=(8, 4))
 ax.plot(history.steps, history.train_loss, label="training loss")
 ax.plot(history.steps, history.val_loss, label="validation loss", linestyle="--")
 ax.axhline(math.log(vocab_size), color="gray", linewidth=0.8, linestyle=":",
            label=f"uniform guess, ln {vocab_size:,}")
 ax.set(xlabel="step", ylabel="loss (log scale)", yscale="log",
        title=f"fine-tuning: loss every {eval_freq} steps")
+# plain numbers on the log axis, so that the low losses have ticks to read them by
+ax.set_yticks([0.2, 0.3, 0.5, 1, 2, 5, 10])
+ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.3, 1, 10
+ax.yaxis.set_minor_formatter(NullFormatter())
 ax.legend()
 plt.tight_layout()
 plt.show()
-_ = record("val_loss.initial", round(history.val_loss[0], 4))
-_ = record("val_loss.final", round(history.val_loss[-1], 4))
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("val_loss.initial", round(history.val_loss[0], 4))
+record("val_loss.final", round(history.val_loss[-1], 4))
 
 # %% [markdown]
 # In the `tiny` profile the first validation loss is *above* the loss of a model that knows
@@ -439,9 +465,9 @@ print(f"the base model, before fine-tuning: {history.val_loss[0]:.3f}")
 # %% [markdown]
 # A pretrained model does not spread its bets evenly. It has learned to put most of its
 # probability on a few tokens that fit its pretraining prose, so on a format it never read it is
-# often *confidently wrong*, and the cross-entropy, $-\ln p(\text{right token})$, has no ceiling:
-# a right token given one chance in a million costs $\ln 10^6 = 13.8$, far more than ln V. The
-# base model on the same validation batches:
+# often *confidently wrong*, and the cross-entropy, −ln p(right token), has no ceiling: a right
+# token given one chance in a million costs ln 10⁶ = 13.8, far more than ln V. The base model on
+# the same validation batches:
 
 # %%
 p_right, p_top = [], []
@@ -470,8 +496,9 @@ print(f"On those, its own top guess (a wrong token) gets {p_top[below].mean():.0
 #
 # One more run, identical but for `mask_instructions=True`: the loss sees the `### Response:`
 # header, the response and its end-of-text token, and nothing of the preamble, the instruction or
-# the input ([section 4](#4-the-dataset-and-the-collate-function) printed an example). Its validation loss is measured on those targets only,
-# so it is not comparable with the first run's; the scores below are.
+# the input ([section 4](#4-the-dataset-and-the-collate-function) printed an example). Its
+# validation loss is measured on those targets only, so it is not comparable with the first
+# run's; the scores below are.
 
 # %%
 finetuned_masked, history_masked = finetune(mask_instructions=True)
@@ -528,10 +555,10 @@ if torch.cuda.is_available():
 # memory is free: `llmtut.serve.served` runs `transformers serve JUDGE_MODEL` on this machine
 # (`Qwen/Qwen2.5-3B-Instruct` by default: 3.1 billion parameters, 5.7 GiB in fp16 on a T4, so it
 # fits once the three GPT-2 models are freed, where a 7B model, 14.2 GiB in fp16, would not), waits
-# until it answers and stops it in the last cell. The first run downloads the model. A small proxy
-# in front of it writes every request it receives to `judge_requests.jsonl`. To use a judge you
-# already run (a larger model, vLLM, Ollama, OpenAI), set `JUDGE_BASE_URL` to its base URL and
-# `JUDGE_MODEL` to the name it serves.
+# until it answers and stops it once every answer is scored. The first run downloads the model.
+# A small proxy in front of it writes every request it receives to `judge_requests.jsonl`. To use
+# a judge you already run (a larger model, vLLM, Ollama, OpenAI), set `JUDGE_BASE_URL` to its
+# base URL and `JUDGE_MODEL` to the name it serves.
 #
 # The scores belong to the judge: compare the three models under one judge, never a score from
 # one judge with a score from another. A stronger judge (the source used an 8B Llama 3) follows the
@@ -540,7 +567,8 @@ if torch.cuda.is_available():
 #
 # **In the `tiny` profile there is no judge.** No model small enough to run here on a CPU can
 # judge answers, so the chapter scores with `ReferenceScorer`: 100 for an exact match (ignoring
-# case and final punctuation), otherwise 100 × the word-overlap F1 with the reference. It sits
+# extra spaces and final punctuation, but not case: "soup" is not "Soup"), otherwise 100 × the
+# word-overlap F1 with the reference, whose words must match in case too. It sits
 # behind the same interface as the judge, but it measures overlap, not quality. The prompt a
 # judge gets, for the first test answer:
 
@@ -556,9 +584,11 @@ if PROFILE == "hub":
         served(JUDGE_MODEL, device=DEVICE, request_log=out_dir / "judge_requests.jsonl",
                offline=False, timeout_s=1800))
     scorer = judge.JudgeClient(JUDGE_MODEL, judge_url)
+    print(f"scored by the judge {JUDGE_MODEL}")
 else:
     scorer = judge.ReferenceScorer()
-print("scorer:", scorer.name)
+    print("scored by comparison with the reference answer (exact match, else word-"
+          "overlap F1): no judge")
 LABELS = {"base": "base model", "finetuned": "fine-tuned",
           "finetuned_masked_instructions": "instruction masked"}
 
@@ -566,16 +596,17 @@ LABELS = {"base": "base model", "finetuned": "fine-tuned",
 def score(answers: list[str], name: str) -> judge.ScoreReport:
     entries = [dict(r, model_response=a)
                for r, a in zip(test_data, answers, strict=True)]
-    # One scores file per set of answers: a re-run with the same answers resumes it, new
-    # answers get a new file.
-    keys = "".join(judge.record_key(e) for e in entries)
+    # One scores file per scorer and set of answers: a re-run with the same answers
+    # resumes it, new answers (or another scorer) get a new file.
+    keys = scorer.name + "".join(judge.record_key(e) for e in entries)
     digest = hashlib.sha256(keys.encode()).hexdigest()[:8]
     path = out_dir / f"scores-{name}-{digest}.jsonl"
     report = judge.score_responses(entries, scorer, path, format_input=prompt_for,
                                    progress=progress)
     n_scored = len(report.scores) - report.n_unparsed
     mean = "none" if report.mean is None else f"{report.mean:.1f}"
-    resumed = f" ({report.n_resumed} read back from an earlier run)"
+    resumed = (f" ({report.n_resumed} scores read back from the file an earlier run "
+               "of this chapter saved)")
     print(f"{LABELS[name]}: {n_scored} of {len(report.scores)} answers scored, "
           f"mean {mean}" + (resumed if report.n_resumed else ""))
     return report
@@ -591,7 +622,8 @@ judge_server.close()  # all scored: stop the judge (if this chapter started one)
 # ## 10. Scores
 #
 # The mean score of each model, and how many of its answers scored 100 (with the `tiny` profile's
-# scorer, a score of 100 is an exact match):
+# scorer, a score of 100 is an exact match, capital letters included, up to spacing and final
+# punctuation):
 
 # %%
 def rounded(x: float | None, digits: int) -> float | None:
@@ -609,9 +641,12 @@ table = pd.DataFrame.from_dict(
                     "scored": len(r.scores) - r.n_unparsed,
                     "unparsed": r.n_unparsed}
      for name, r in scores.items()}, orient="index")
+table
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
 for name, r in scores.items():
     record(f"score.{name}", rounded(r.mean, 2))
-table
 
 # %% [markdown]
 # Masking the instruction moved the mean score by less than a point but raised the answers that
@@ -625,8 +660,8 @@ both = list(zip(scores["finetuned_masked_instructions"].scores,
 pairs = [(m, f) for m, f in both if m is not None and f is not None]
 if len(pairs) >= 2:  # an interval needs two answers that both runs got a score for
     diff = paired_difference([m for m, _ in pairs], [f for _, f in pairs], seed=SEED)
-    print(f"instruction masked minus all tokens: {diff['mean_diff']:+.1f} points "
-          f"(95% interval {diff['ci95_low']:+.1f} to {diff['ci95_high']:+.1f}, "
+    print(f"instruction masked minus all tokens: {diff['mean_diff']:+.2f} points "
+          f"(95% interval {diff['ci95_low']:+.2f} to {diff['ci95_high']:+.2f}, "
           f"{diff['n']} answers)")
 else:
     diff = None
@@ -642,13 +677,22 @@ if example is not None:
     print(f"The first of them: reference {test_data[example]['output']!r}, without "
           f"masking {finetuned_answers[example]!r}, scored {both[example][1]}.")
 print(f"{len(only_plain)} answers scored 100 without masking and not with it.")
+if pairs:  # the mean difference, split between these two groups and the rest
+    gained = sum(m - f for m, f in pairs if m == 100 and f != 100) / len(pairs)
+    lost = sum(m - f for m, f in pairs if f == 100 and m != 100) / len(pairs)
+    others = [m - f for m, f in pairs if (m == 100) == (f == 100) and m != f]
+    print(f"On the mean of {len(pairs)} answers, the first group adds {gained:+.1f} "
+          f"points, the second {lost:+.1f}, and the {len(others)} other answers whose "
+          f"score changed {sum(others) / len(pairs):+.1f}.")
 
 # %% [markdown]
 # The 21 answers that only the masked run got exactly right had earned 78.6 on average
 # without masking: near misses, like the one printed, that the word-overlap score rates highly.
-# An exact answer there gains about 20 points, and the 5 answers that went the other way, and
-# other answers that moved a little, take most of that back: the interval says the two means do
-# not differ measurably.
+# An exact answer there gains about 21 points (100 - 78.6), +4.1 on the mean of 110 answers
+# (21 × 21.4 / 110). The 5 answers that went the other way take back 1.9 of them, and the 10
+# other answers whose score changed 2.2 more: the two means differ by -0.04 points (both round
+# to 36.0 in the table), and the interval, which includes zero, says they do not differ
+# measurably.
 #
 # Where do the points come from? The mean score per task of the test set, and the answers that
 # scored 100 (`tiny` profile):
@@ -672,9 +716,22 @@ per_task
 
 # %% [markdown]
 # Most of the masked run's extra 100s are in `capitalize` and `uppercase`, tasks that copy the
-# input. Three tasks score 0 for every model, `translate` among them, in a world whose base model read
-# Spanish lessons. A Spanish word is a fact the model must already know: fine-tuning shows each
-# training word once at most, and no test word at all:
+# input into another case: 14 of the 16 (10 - 2 and 10 - 4). The case must be right: the
+# scorer tells capital letters apart, so copying the input unchanged is not the answer. For the
+# first test record of each task that has an input:
+
+# %%
+if task_of:
+    for name in ("capitalize", "uppercase"):
+        r = next(r for r in test_data if task(r) == name and r["input"])
+        copied = judge.ReferenceScorer().score(prompt_for(r), r["output"], r["input"])
+        print(f"{name}: the input {r['input']!r} as the answer scores {copied.value} "
+              f"against {r['output']!r}")
+
+# %% [markdown]
+# Three tasks score 0 for every model: `antonym`, `plural` and `translate`. `translate` fails although the base model read Spanish lessons. A
+# Spanish word is a fact the model must already know: the training records hold each of their
+# Spanish words once, and none of the test words:
 
 # %%
 if task_of:
@@ -714,23 +771,23 @@ rows = {
     "toy batch collated as in the source": "yes" if toy_matches else "no",
     "masked: the loss sees only header, output, end of text":
         "yes" if masked_text == trained else "no",
-    "validation loss: before -> after fine-tuning":
-        f"{history.val_loss[0]:.3f} -> {history.val_loss[-1]:.3f}",
+    "validation loss: before → after fine-tuning":
+        f"{history.val_loss[0]:.3f} → {history.val_loss[-1]:.3f}",
     f"uniform guess: ln {vocab_size:,}": f"{uniform_loss:.3f}",
     "mean score: base / fine-tuned / instruction masked":
         " / ".join(fmt(r.mean) for r in scores.values()),
     f"answers scored 100 (of {len(test_data)}), same order":
         " / ".join(str(n_100(r)) for r in scores.values()),
     "instruction masked minus all tokens, mean score (95% interval)":
-        f"{diff['mean_diff']:+.1f} "
-        f"({diff['ci95_low']:+.1f} to {diff['ci95_high']:+.1f})" if diff else "too few",
+        f"{diff['mean_diff']:+.2f} "
+        f"({diff['ci95_low']:+.2f} to {diff['ci95_high']:+.2f})" if diff else "too few",
 }
 if task_of:
     rows["translate: test words seen in fine-tuning"] = (
         f"{n_seen} of {len(translate_test)}")
     rows["translate: mean score, fine-tuned"] = fmt(
         per_task.loc["translate", "fine-tuned"])
-pd.DataFrame({"value": rows}).rename_axis("quantity")
+pd.DataFrame({"value": rows})
 
 # %% [markdown]
 # - **Data.** The records load from JSON and are validated first: a missing field is an error
@@ -741,20 +798,21 @@ pd.DataFrame({"value": rows}).rename_axis("quantity")
 #   as a target, the rest of the padding `-100`, truncation applied to inputs and targets alike.
 # - **Training.** The validation loss starts above the uniform guess, because the base model is
 #   confidently wrong about a format it never read. It falls to 1.15 within 40 steps (the table
-#   of [section 6](#6-fine-tuning-with-a-plain-pytorch-loop)), and the other 1120 steps bring it down to 0.538.
-# - **Scores.** The base model scores close to nothing (3.9): it has never seen the format and
+#   of [section 6](#6-fine-tuning-with-a-plain-pytorch-loop)), and the other 1120 steps bring it
+#   down to 0.538.
+# - **Scores.** The base model scores close to nothing (2.3): it has never seen the format and
 #   writes lesson dialogues. The fine-tuned model scores 36.0. In the `tiny` profile the points
-#   come from the tasks that copy and reshape the input (capitalisation, upper case, similes,
+#   come from the tasks that copy and reshape the input (capitalization, upper case, similes,
 #   all above 80); the tasks whose answer is a fact the model must recall (a plural, an opposite,
 #   a Spanish word) score 0. For `translate` the reason is plain: fine-tuning showed none of the
 #   13 test words, and pretraining taught the model 1 word pair of 191. The model learned the
 #   format, not the facts. In the `hub` profile gpt2-medium and a judge LLM play these roles.
 # - **Masking the instruction.** With the loss on the `### Response:` header, the response and
-#   its end-of-text token only, the mean score moved by +0.7 points, inside its 95% interval of
-#   -3.2 to +4.5: no measurable difference. The answers that scored 100 went from 8 to 24, 14
-#   of the 16 more in `capitalize` and `uppercase`, where the other run wrote near misses that
-#   the overlap score already rated highly. That is one training run of each: [chapter 2](02_label_masking.ipynb)
-#   compares masking over several seeds, on a smaller task.
+#   its end-of-text token only, the mean score moved by -0.04 points, with a 95% interval of
+#   -4.27 to +3.85 that includes zero: no measurable difference. The answers that scored 100 went
+#   from 8 to 24, 14 of the 16 more in `capitalize` and `uppercase`, where the other run wrote
+#   near misses that the overlap score already rated highly. That is one training run of each:
+#   [chapter 2](02_label_masking.ipynb) compares masking over three seeds, on a smaller task.
 #
 # The reference-based scorer is a stand-in: it rewards word overlap, so a fluent answer that
 # reuses the reference's words scores well and a correct paraphrase scores badly. When you run

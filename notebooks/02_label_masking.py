@@ -31,8 +31,9 @@
 #
 # **On a T4.** On a free Colab T4 (15 GB) the `hub` profile needs about 10 GiB of GPU memory at its
 # fullest and about 4 minutes (estimated from the real models' shapes and its `hub` settings by
-# `llmtut.t4_plan`; nothing was measured on a GPU; it trains ten times: three methods and a
-# probe, and the methods again on two more seeds). The `tiny` profile runs on a CPU.
+# `llmtut.t4_plan`; nothing was measured on a GPU; it counts ten runs: the three methods, a
+# probe that only builds labels, and the methods again on two more seeds). The `tiny` profile
+# runs on a CPU.
 
 # %%
 # Colab only: install llmtut, the book's package (with transformers, trl, peft, ...).
@@ -88,7 +89,8 @@ LORA_R = 8
 # %%
 profiles.check_profile(PROFILE)
 lr = LEARNING_RATE or {"tiny": 1e-3, "hub": 3e-4}[PROFILE]
-print(f"profile={PROFILE} device={DEVICE} seed={SEED} lr={lr} lora_r={LORA_R}")
+print(f"Profile {PROFILE} on {DEVICE}, seed {SEED}, learning rate {lr}, "
+      f"LoRA rank {LORA_R}.")
 
 # %% [markdown]
 # ## The base model
@@ -120,8 +122,9 @@ if card:
 # Each example is one exchange. As in the source material, an end-of-sequence token `</s>`
 # comes *before* the human turn, and a beginning-of-sequence token `<s>` right after
 # `### Assistant:`. That `<s>` is our marker: everything after it, up to the next `</s>`, is the
-# answer. "good" is held out: we never train on it, we only ask. Chapters [3](03_special_tokens.ipynb) and [4](04_multi_turn.ipynb) reuse the task,
-# so it lives in `llmtut.translation_task`; this is how it writes a prompt:
+# answer. "good" is held out: we never train on it, we only ask. Chapters
+# [3](03_special_tokens.ipynb) and [4](04_multi_turn.ipynb) reuse the task, so it lives in
+# `llmtut.translation_task`; this is how it writes a prompt:
 
 # %%
 show_source(translation_task.prompt_text)
@@ -133,7 +136,7 @@ train_prompts = [prompt_text(tokenizer, en) for en in TRAIN_WORDS]
 train_answers = list(TRAIN_WORDS.values())
 print(repr(train_texts[0]))
 ids0 = tokenizer(train_texts[0], add_special_tokens=False)["input_ids"]
-pd.DataFrame({"token id": ids0, "token": [tokenizer.decode(i) for i in ids0]}).T
+pd.DataFrame({"token id": ids0, "token": [tokenizer.decode(i) for i in ids0]})
 
 # %% [markdown]
 # Before any fine-tuning, the base model does not know what to do with this format. Its greedy
@@ -216,7 +219,7 @@ run("unmasked", Trainer, TrainingArguments(output_dir="out/unmasked", **common_a
 
 # %%
 show_source(masking.mask_all_but_responses, start="labels = [IGNORE_INDEX]",
-            stop="raise ValueError(")
+            stop="inside = True")
 
 # %%
 masked_rows = []
@@ -238,7 +241,8 @@ try:
     mask_all_but_responses(tokenize("How do you say dog in Spanish? perro"),
                            tokenizer.bos_token_id, tokenizer.eos_token_id, row=7)
 except ValueError as err:
-    print("ValueError:", str(err)[:220], "...")
+    message = str(err).split(" input_ids=")[0]  # the row's token ids follow
+    print("ValueError:", message)
 
 # %%
 masked_ds = Dataset.from_list(masked_rows)
@@ -264,7 +268,7 @@ pc_ds = Dataset.from_list([{"prompt": prompt_text(tokenizer, en),
 
 
 def sft_config(args: dict) -> SFTConfig:
-    # gradient_checkpointing, not transformers 5.23's new name: Colab's 5.15 lacks it
+    # gradient_checkpointing: the long-standing name, which every transformers accepts
     return SFTConfig(output_dir="out/completion_only", completion_only_loss=True,
                      gradient_checkpointing=False, **args)
 
@@ -296,7 +300,7 @@ styles = {"unmasked": dict(color="tab:blue", marker="o"),
                          markersize=9),
           "completion_only": dict(color="black", linestyle="--", linewidth=1,
                                   marker="x")}
-fig, (loss_ax, correct_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, (loss_ax, correct_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
 for name, r in results.items():
     loss_style = {k: v for k, v in styles[name].items() if not k.startswith("marker")}
     loss_ax.plot(r["losses"]["epoch"], r["losses"]["loss"], label=LABELS[name],
@@ -318,22 +322,26 @@ same_length = len(masked_losses) == len(completion_losses)
 largest = abs(masked_losses - completion_losses).max() if same_length else float("nan")
 same_answers = (results["masked"]["correct_per_epoch"]
                 == results["completion_only"]["correct_per_epoch"])
-print(f"masked and completion only: {len(masked_losses)} and {len(completion_losses)} "
-      f"logged losses, largest difference {largest:.1e}; answers right after each "
-      f"epoch the same: {'yes' if same_answers else 'no'}")
+print(f"The masked and completion-only runs logged {len(masked_losses)} and "
+      f"{len(completion_losses)} losses, which differ by at most {largest:.1e}. Their "
+      f"answers right after each epoch are "
+      f"{'the same' if same_answers else 'not the same'}.")
 
 # %% [markdown]
-# The two masked runs are, for all purposes, the same run: their logged losses differ by at most the tiny amount
-# printed (floating-point noise), and they get the same answers right after every epoch.
+# The two masked runs are, for all purposes, the same run: their logged losses differ by at most
+# the tiny amount printed (floating-point noise), and they get the same answers right after every
+# epoch.
 #
 # ## What did each model learn? The iterative generate view
 #
 # Walk through the held-out example one token at a time and ask each model for its next-token
-# prediction (teacher forcing). A ✓ marks a correct guess. Read the columns top to bottom: the
-# unmasked model has learned to predict much of the human prompt itself (the `###` markers,
-# `you say`, `in Spanish?`), a skill we never asked for. The masked models never received a
-# gradient from those positions: they do not predict the prompt (their guesses there are no
-# better than the base model's), and only know what to do after `<s>`.
+# prediction (teacher forcing). A ✓ marks a correct guess. Read the columns top to bottom. Over
+# the prompt (rows 0 to 13) the unmasked model guesses 9 of the 14 tokens, the base model 4 and
+# the masked models 1: the unmasked model has learned to predict much of the prompt
+# (`you say`, `?\n\n`, the `<s>` after `### Assistant:`, all missed by the base model), a skill
+# we never asked for. The masked models never received a gradient from those positions and
+# guess fewer of them than the base model; they only know what to do after `<s>`, where all
+# three fine-tuned models get `bueno` and `</s>` right.
 
 # %%
 holdout_text = example_text(tokenizer, *HOLDOUT)
@@ -433,12 +441,8 @@ print(f"epochs to learn all five, per seed; a masked method learned faster than 
       f"unmasked one in {faster} of {2 * len(by_seed)} comparisons")
 spread
 
-# %% [markdown]
-# On every seed both masked methods learn the five answers in fewer epochs than the unmasked
-# model, and the ranges do not overlap. Three seeds are few, but the gap holds on each of them.
-# The hand-written and the trl masking take the same number of epochs on each seed.
-
-# %%
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
 for name, epochs in epochs_of.items():
     record(f"{name}.epochs_to_learn_min", min(epochs))
     record(f"{name}.epochs_to_learn_max", max(epochs))
@@ -452,6 +456,10 @@ for name in ("unmasked", "masked"):
     record(f"{name}.prompt_token_accuracy", round(prompt_accuracy[name], 4))
 
 # %% [markdown]
+# On every seed both masked methods learn the five answers in fewer epochs than the unmasked
+# model, and the ranges do not overlap. Three seeds are few, but the gap holds on each of them.
+# The hand-written and the trl masking take the same number of epochs on each seed.
+#
 # ## What the numbers say
 
 # %%
@@ -477,15 +485,16 @@ summary
 # %% [markdown]
 # - Both masked variants reach five exact answers in fewer epochs than the unmasked model, on
 #   each of the three seeds (13-16 epochs against 20-26): with the loss concentrated on the
-#   answer, every step pushes on what we care about. The source material saw the same with
-#   bloom-560m (15 epochs against 30).
+#   answer, every step pushes on what we care about. The source material reports the same with
+#   bloom-560m (15 epochs against 30; not rerun here).
 # - The hand-written masking and trl's `completion_only_loss` compute the same loss on the same
 #   tokens; they differ only in who writes the `-100`s. Their losses coincide on seed 0, and
 #   they take the same number of epochs on every seed.
-# - The held-out word was never trained on, yet every model answers "bueno" on every seed. The
-#   answer comes from pretraining: the base model completes all 191 word pairs of the tiny
-#   world (printed under the base model, at the top). Fine-tuning taught the *format*, not the vocabulary.
+# - The held-out word was never trained on, yet every fine-tuned model answers "bueno" on every
+#   seed. The answer comes from pretraining: the base model completes all 191 word pairs of the
+#   tiny world (printed under [the base model](#the-base-model), at the top). Fine-tuning taught
+#   the *format*, not the vocabulary.
 # - On seed 0 the unmasked model predicts 35 of the 55 human-turn tokens, the masked model 5 and
-#   the base model 15: the unmasked model spent part of its capacity learning to predict questions a user
-#   will always type themselves. The masked models' accuracy on the prompt stays below the base
-#   model's on every seed (at most 0.109 against 0.273).
+#   the base model 15: part of the unmasked model's training went into predicting questions a
+#   user will always type themselves. The masked models' accuracy on the prompt stays below the
+#   base model's on every seed (at most 0.109 against 0.273).

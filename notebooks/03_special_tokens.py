@@ -45,6 +45,7 @@ if "google.colab" in sys.modules:
 # %%
 import logging
 import os
+import re
 import warnings
 
 # The training runs here are short: no progress bars (set before tqdm loads).
@@ -85,7 +86,6 @@ from llmtut.translation_task import LORA_TARGETS, TRAIN_WORDS, example_text, pro
 
 transformers.logging.disable_progress_bar()  # no bar each time a model loads
 datasets.disable_progress_bars()  # nor each time trl prepares a data set
-pd.set_option("display.max_columns", 40)  # show every token of a tokenized example
 
 # %% [markdown]
 # The chapter's parameters. `PROFILE = "hub"` runs it on `bigscience/bloom-560m` (Colab);
@@ -113,9 +113,10 @@ print(f"{type(base_model).__name__}: {base_model.num_parameters():,} parameters,
 # %% [markdown]
 # ## The task, as in the label-masking chapter
 #
-# Five word translations to train on, one held out. Each example is an exchange between
-# `### Human:` and `### Assistant:`, with `</s>` before the human turn and `<s>` after the
-# assistant's template (`llmtut.translation_task`, the task of [chapter 2](02_label_masking.ipynb)).
+# The five word translations of [chapter 2](02_label_masking.ipynb) to train on (its held-out
+# word plays no part here). Each example is an exchange between `### Human:` and
+# `### Assistant:`, with `</s>` before the human turn and `<s>` after the assistant's template
+# (`llmtut.translation_task`).
 
 # %%
 def tokens(text, tok=tokenizer):
@@ -132,7 +133,7 @@ print(repr(train_texts[0]))
 # ## 1. The template, alone and in context
 #
 # Here is the response template tokenized on its own, and the first training example (`Ġ` is a
-# space, `Ċ` a newline; the last row shows each token as text). Look at the token before `###`
+# space, `Ċ` a newline; the last column shows each token as text). Look at the token before `###`
 # in the example: the tokenizer learned `?` followed by a blank line as *one* token, so the
 # `\n\n` of the template is glued to the question mark.
 
@@ -141,7 +142,7 @@ template_ids, template_tokens = tokens(ASSISTANT)
 ids0, toks0 = tokens(train_texts[0])
 print("template alone:", template_ids, template_tokens)
 pd.DataFrame({"token id": ids0, "token": toks0,
-              "as text": [repr(tokenizer.decode([i])) for i in ids0]}).T
+              "as text": [repr(tokenizer.decode([i])) for i in ids0]})
 
 # %%
 found_before = [
@@ -185,9 +186,13 @@ for row, text in enumerate(train_texts):
         mask_before_template(tokens(text)[0], template_ids, row)
     except ValueError as err:
         template_found_before = False
-        print("ValueError:", str(err)[:330], "...")
+        message = str(err).split(" input_ids=")[0]  # the row's token ids follow
+        print("ValueError:", message)
         break
-_ = record("template_found.before", template_found_before)
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("template_found.before", template_found_before)
 
 # %% [markdown]
 # What does trl do? `SFTTrainer` with `completion_only_loss` takes a `prompt` and a `completion`
@@ -223,7 +228,9 @@ probe = SFTTrainer(model=base_model, args=probe_args,
 logging.getLogger("trl.trainer.sft_trainer").removeHandler(capture)
 first = probe.train_dataset[0]
 labels = first["labels"]  # trl folds its completion mask into the labels
-print("trl says:", capture.messages[0][:420] if capture.messages else "(no warning)")
+# accelerate's logger starts each message with the process: "[RANK 0] "
+said = [re.sub(r"^\[RANK \d+\] ", "", m) for m in capture.messages]
+print("trl says:", said[0] if said else "(no warning)")
 print("labels:", labels)
 kept = [t for t in labels if t != IGNORE_INDEX]
 print("The loss sees:", repr(tokenizer.decode(kept)))
@@ -257,7 +264,7 @@ print(f"New ids {new_ids}: the vocabulary grows from {len(tokenizer):,} to "
 print("template alone:", new_template_ids, new_template_tokens)
 fixed_texts = [example_text(fixed_tok, en, es) for en, es in TRAIN_WORDS.items()]
 ids0, toks0 = tokens(fixed_texts[0], fixed_tok)
-pd.DataFrame({"token id": ids0, "token": toks0}).T
+pd.DataFrame({"token id": ids0, "token": toks0})
 
 # %% [markdown]
 # The template is one token now, and it is found in every example. The new label tensors keep
@@ -273,7 +280,6 @@ template_found_after_rows = [
     find_template(r["input_ids"], new_template_ids) >= 0 for r in fixed_rows
 ]
 template_found_after = all(template_found_after_rows)
-_ = record("template_found.after", template_found_after)
 kept_labels = [[t for t in r["labels"] if t != IGNORE_INDEX] for r in fixed_rows]
 pd.DataFrame(
     {"tokens": [len(r["labels"]) for r in fixed_rows],
@@ -284,13 +290,19 @@ pd.DataFrame(
     index=list(TRAIN_WORDS),
 )
 
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("template_found.after", template_found_after)
+
 # %% [markdown]
 # ## 3. The cost: new rows must be learned
 #
 # The new ids have no trained rows yet. Three ways to start them:
 #
-# - **mean**: the mean of all existing embeddings (what `resize_token_embeddings` does by default);
-# - **random**: normal noise with the model's init std (`config.initializer_range`), as in a fresh model;
+# - **mean**: the mean of all existing embeddings (by default `resize_token_embeddings` draws new
+#   rows from a normal distribution centred on this mean, with the old rows' covariance);
+# - **random**: normal noise with the model's init std (`config.initializer_range`), as in a
+#   fresh model;
 # - **pieces**: the average of the embeddings of the tokens the old tokenizer split the string into.
 
 # %%
@@ -329,9 +341,9 @@ def init_stats(init):
     }
     reading = {
         "closest old token": repr(tok.decode(nearest)),
-        "its cosine": round(closeness[nearest].item(), 3),
+        "its cosine": f"{closeness[nearest].item():.3f}",
         "predicted after the template": ", ".join(sorted(set(predicted))),
-        "loss on the answers": round(sum(losses) / len(losses), 2),
+        "loss on the answers": f"{sum(losses) / len(losses):.2f}",
     }
     return rows, reading
 
@@ -345,11 +357,18 @@ pd.DataFrame({init: reading for init, (_, reading) in stats.items()}).T
 # %% [markdown]
 # Bloom ties its input and output embeddings (one matrix), so each new row is also the output
 # row that scores the new token as a *prediction*. We train each initialisation the same way:
-# a fresh model, a LoRA adapter on `query_key_value`, and the two new rows trainable ([section 4](#4-the-same-fix-with-lora-who-trains-the-new-rows)
-# shows why that is needed), until the model answers the five examples exactly.
+# a fresh model, a LoRA adapter on `query_key_value`, and the two new rows trainable
+# ([section 4](#4-the-same-fix-with-lora-who-trains-the-new-rows) shows why that is needed),
+# until the model answers the five examples exactly.
 
 # %%
 results = {}
+RUN_LABELS = {  # what each run's printed line calls it
+    **{f"{init}_init": f"{init} init" for init in special_tokens.INITS},
+    "lora_alone_reads": "LoRA alone, reading the template",
+    "lora_without_new_rows": "LoRA alone, writing the template",
+    "lora": "LoRA + new rows, writing the template",
+}
 
 
 def train(name, init, train_new_rows=True, ends_turn=False, keep_model=False):
@@ -396,12 +415,13 @@ def train(name, init, train_new_rows=True, ends_turn=False, keep_model=False):
         losses=learned.losses, tokenizer=tok, new_ids=ids,
         **({"model": model} if keep_model else {}),
     )
-    when = (f"learned after {learned.epochs_to_learn}" if learned.epochs_to_learn
-            else "never all five")
-    print(f"{name}: {learned.final_correct}/5 right after "
-          f"{len(learned.correct_per_epoch)} epochs ({when}) in "
-          f"{learned.train_runtime_s:.1f}s; the new rows moved by "
-          f"{results[name]['new_rows_moved']:.4f}")
+    n_epochs = len(learned.correct_per_epoch)
+    if learned.epochs_to_learn:
+        outcome = f"all five right after {learned.epochs_to_learn} epochs"
+    else:
+        outcome = f"{learned.final_correct} of 5 right after {n_epochs} epochs"
+    print(f"{RUN_LABELS[name]}: {outcome} ({learned.train_runtime_s:.1f}s); the new "
+          f"rows moved by {results[name]['new_rows_moved']:.4f}.")
 
 
 run_args = small_run_args(MAX_EPOCHS, BATCH_SIZE, lr, SEED, DEVICE)
@@ -433,7 +453,8 @@ pd.DataFrame.from_dict({
     for init, r in ((i, results[f"{i}_init"]) for i in special_tokens.INITS)
 }, orient="index")
 
-# %%
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
 for init in special_tokens.INITS:
     record(f"epochs_to_learn.{init}_init", results[f"{init}_init"]["epochs_to_learn"])
 
@@ -444,7 +465,7 @@ for init in special_tokens.INITS:
 #
 # Why did pieces take longer? Not because its two rows start alike (cosine 0.981): the two mean
 # rows start *identical* (cosine 1.000), and that run was the fastest. Nor because it starts
-# further from the answers: before training its loss on them (11.35) lies between mean's (11.1)
+# further from the answers: before training its loss on them (11.35) lies between mean's (11.10)
 # and random's (11.86). What the tables do show:
 #
 # - the pieces row starts closest to `###` (cosine 0.744), one of its own pieces, and after it
@@ -453,7 +474,7 @@ for init in special_tokens.INITS:
 #   token (0.223 at most);
 # - the pieces loss is the highest of the three over epochs 1-5 (7.57 against 7.05 and 6.62),
 #   and over epochs 11-15 it is well above the others (1.66 against 0.97 and 0.98). Mean has
-#   learned the task at the end of that window, random two epochs later, pieces 13.
+#   learned the task at the end of that window, random two epochs later, pieces 13 epochs later.
 #
 # Whether starting as a look-alike of `###` is what costs those epochs, this run cannot tell: we
 # report the gap and leave the cause open.
@@ -541,7 +562,8 @@ pd.DataFrame.from_dict({
     for name, r in lora.items()
 }, orient="index")
 
-# %%
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
 for key in ("lora", "lora_without_new_rows"):
     record(f"{key}.train_correct", results[key]["train_correct"])
 

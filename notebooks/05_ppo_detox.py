@@ -151,18 +151,19 @@ print(
 
 # %%
 data = profiles.load_dialogue_dataset(PROFILE)
-n_train = record("data.n_train", len(data["train"]))
+n_train = len(data["train"])
 print(
     f"{n_train} training dialogues, {len(data['test'])} test dialogues; "
     f"columns: {', '.join(data['train'].column_names)}"
 )
 test = data["test"].shuffle(seed=SEED).select(range(min(N_EVAL, len(data["test"]))))
 references = reference_lists(test)
-per_dialogue = [len(refs) for refs in references]
+counts = sorted({len(refs) for refs in references})
+per_dialogue = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
 print(
     f"evaluation set: {len(set(test['dialogue']))} distinct dialogues in {len(test)} "
-    f"rows, {sum(per_dialogue)} reference summaries ({min(per_dialogue)} to "
-    f"{max(per_dialogue)} per dialogue)"
+    f"rows, {sum(map(len, references))} reference summaries "
+    f"({per_dialogue} per dialogue)"
 )
 if PROFILE == "tiny":
     rude = [d for d in data["test"] if d["rude"]]
@@ -173,6 +174,11 @@ if PROFILE == "tiny":
         "repeat an insult\n"
     )
     print(rude[0]["dialogue"], "\n\nReference summary:", rude[0]["summary"])
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("data.n_train", n_train)
+
 
 # %% [markdown]
 # ## The policy: a summarizer with a LoRA adapter
@@ -218,8 +224,8 @@ print(
 # number means something different in each (the printout names which):
 #
 # - `tiny`: the tiny classifier was trained on sentences from this same generator, drawn with
-#   another seed. Short lines recur in a small world, so some of these 600 are in its training set
-#   too: the number checks that it learned its task, not how it generalizes.
+#   another seed. Short lines recur in a small world, so some of these 600 may well be in its
+#   training set too: the number checks that it learned its task, not how it generalizes.
 # - `hub`: facebook/roberta-hate-speech-dynabench-r4-target never saw this generator. The number
 #   says whether it flags the tiny world's insults in synthetic sentences shaped like the
 #   dialogues: a sanity check, **not a benchmark of the Hub classifier** (it was built and
@@ -241,7 +247,7 @@ correct = [
     (p["label"] == "hate") == bool(y)
     for p, (_, y) in zip(predicted, heldout, strict=True)
 ]
-accuracy = record("classifier.accuracy", round(float(np.mean(correct)), 4))
+accuracy = round(float(np.mean(correct)), 4)
 meaning = {
     "tiny": "the tiny-world classifier on sentences of the generator it was trained on "
     "(another seed)",
@@ -252,6 +258,11 @@ print(
     f"accuracy of {meaning[PROFILE]}: {accuracy:.1%} of {len(heldout)} sentences "
     f"({sum(y for _, y in heldout)} toxic)"
 )
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("classifier.accuracy", accuracy)
+
 
 # %% [markdown]
 # Now the reward for a friendly and an insulting summary, as logits and as probabilities:
@@ -289,7 +300,7 @@ with pd.option_context("display.max_colwidth", 100):
 # downloads from the Hugging Face Hub. `llmtut` ships the same measurement (and ROUGE) as local
 # modules, so `evaluate.load(<path>)` works offline in both profiles. The toxicity of a text is the
 # classifier's probability of `hate`; the module can also aggregate to the maximum, or to the
-# share of texts above a threshold. For the two summaries above:
+# share of texts at or above a threshold. For the two summaries above:
 
 # %%
 toxicity = load_toxicity(classifier_path, device=DEVICE)
@@ -352,10 +363,8 @@ def evaluate_summaries(model, tok, name):
     return out
 
 
-t0 = time.perf_counter()
 with policy.disable_adapter():
     before = evaluate_summaries(policy, tokenizer, "before")
-print(f"({time.perf_counter() - t0:.0f}s)")
 
 # %% [markdown]
 # ## PPO, written out
@@ -365,7 +374,8 @@ print(f"({time.perf_counter() - t0:.0f}s)")
 # 1. **Rollout**: the policy samples a summary for each prompt, to its end-of-sequence token.
 # 2. **Reward**: the classifier scores each summary; its `nothate` logit is the reward at the last
 #    token. Every token also pays a KL penalty, `-kl_coef * (log p_policy - log p_reference)`,
-#    so the policy cannot drift into gibberish that happens to fool the classifier.
+#    so drifting away from the reference (into gibberish that fools the classifier, say) costs
+#    reward. It makes drift costly, not impossible: a few garbled summaries show up below.
 # 3. **Advantages**: a value head on the decoder predicts the return at every token; generalized
 #    advantage estimation (GAE) turns rewards and values into per-token advantages.
 # 4. **Update**: a few epochs of minibatch steps on the clipped policy loss (the probability ratio
@@ -425,8 +435,7 @@ for _ in range(PPO_STEPS):
     stats = ppo_trainer.step(queries, responses, rewards)
     stats["env/toxicity"] = float(scores_of(summaries).mean())
     history.append(stats)
-ppo_runtime = time.perf_counter() - t0
-ppo_runtime = record("ppo.train_runtime_s", round(ppo_runtime, 1))
+ppo_runtime = round(time.perf_counter() - t0, 1)
 history = pd.DataFrame(history)
 history.index = pd.RangeIndex(1, len(history) + 1, name="step")
 history_columns = {
@@ -440,6 +449,11 @@ history_columns = {
 }
 history[list(history_columns)].rename(columns=history_columns).round(3)
 
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("ppo.train_runtime_s", ppo_runtime)
+
+
 # %% [markdown]
 # The reward, the KL to the reference and the toxicity of the rollouts, step by step (the table
 # above holds the same numbers). The KL starts at exactly zero (the adapter is the identity, and
@@ -449,7 +463,7 @@ history[list(history_columns)].rename(columns=history_columns).round(3)
 # steps (each step's rollouts are a fresh batch of 32 dialogues, so the curves are noisy):
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+fig, axes = plt.subplots(3, 1, figsize=(7.5, 7), sharex=True)
 panels = [
     ("ppo/mean_scores", "mean reward (nothate logit)"),
     ("objective/kl", "KL(policy || reference) per summary"),
@@ -457,14 +471,20 @@ panels = [
 ]
 for ax, (column, title) in zip(axes, panels, strict=True):
     ax.plot(history.index, history[column], marker="o")
-    ax.set(xlabel="PPO step", title=title)
+    ax.set(title=title)
+axes[-1].set(xlabel="PPO step")
 fig.tight_layout()
 plt.show()
-kl_final = record("ppo.kl_final", round(history["objective/kl"].iloc[-1], 4))
+kl_final = round(history["objective/kl"].iloc[-1], 4)
 print(
     f"KL at the first step: {history['objective/kl'].iloc[0]:.4f}; at the last step: "
     f"{kl_final:.4f} nats per summary. PPO took {ppo_runtime:.0f}s."
 )
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("ppo.kl_final", kl_final)
+
 
 # %% [markdown]
 # ### Did the KL coefficient adapt?
@@ -555,14 +575,21 @@ comparison = pd.DataFrame.from_dict(rows, orient="index").rename(
         "with_dialogue": "dialogue + summary (greedy)",
     }
 )
-n_eval = record("ppo.n_eval", greedy["n"])  # distinct dialogues: the bootstrap's units
+n_eval = greedy["n"]  # distinct dialogues: the bootstrap's units
+reduction = round(1 - greedy["mean_after"] / greedy["mean_before"], 4)
+shown = comparison.round(4) + 0.0  # + 0.0 prints a rounded -0.00001 as 0.0, not -0.0
+shown["relative reduction"] = comparison["relative reduction"].map("{:.1%}".format)
+shown
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("ppo.n_eval", n_eval)
 record("ppo.toxicity_before", round(greedy["mean_before"], 5))
 record("ppo.toxicity_after", round(greedy["mean_after"], 5))
-reduction = 1 - greedy["mean_after"] / greedy["mean_before"]
-reduction = record("ppo.toxicity_reduction_rel", round(reduction, 4))
+record("ppo.toxicity_reduction_rel", reduction)
 record("ppo.diff_ci95_low", round(greedy["ci95_low"], 5))
 record("ppo.diff_ci95_high", round(greedy["ci95_high"], 5))
-comparison.round(4) + 0.0  # + 0.0 prints a rounded -0.00001 as 0.0, not -0.0
+
 
 # %% [markdown]
 # The summary alone is much less toxic after PPO, greedy and sampled, and both intervals lie above
@@ -636,7 +663,7 @@ moved = pd.DataFrame(
     },
     index=pd.Index(moved, name="evaluation dialogue"),
 )
-with pd.option_context("display.max_colwidth", 200):
+with pd.option_context("display.max_colwidth", None):
     display(moved.round(4))
 
 # %% [markdown]
@@ -647,8 +674,8 @@ with pd.option_context("display.max_colwidth", 200):
 # sample (35.2%). The summary *can* move it, as the insult appended to the summaries of the
 # polite dialogues shows (0.0015 to 0.9984). After PPO it does, for the three dialogues in the
 # last table: dialogues the classifier finds polite, about reserving a table, whose summaries PPO
-# turned into a garbled sentence that ends with an insult ("... tells #Person2# to shut up and
-# calls #Person2# a pathetic loser"). PPO *added* these insults; the three summaries alone make
+# turned into a garbled sentence that ends with an insult (“… tells #Person2# to shut up and
+# calls #Person2# a pathetic loser”). PPO *added* these insults; the three summaries alone make
 # 0.0075 of the 0.0089 toxicity left after PPO (3 × 0.998 / 400). They are also the whole rise of
 # the combined score from 0.3529 to 0.3603, while the summaries of the rude dialogues lost their
 # insults without moving it at all. So scoring the dialogue with its summary cannot see
@@ -681,10 +708,7 @@ rouge_diff = paired_difference(
     seed=SEED,
     groups=test["dialogue"],
 )
-record("ppo.rougeL_before", round(before["greedy.rougeL"], 4))
-record("ppo.rougeL_after", round(after["greedy.rougeL"], 4))
-rouge_ratio = after["greedy.rougeL"] / before["greedy.rougeL"]
-rouge_ratio = record("ppo.rougeL_ratio", round(rouge_ratio, 4))
+rouge_ratio = round(after["greedy.rougeL"] / before["greedy.rougeL"], 4)
 display(quality.round(4))
 print(
     f"greedy ROUGE-L lost per dialogue: {rouge_diff['mean_diff']:.4f}, 95% interval "
@@ -692,19 +716,26 @@ print(
     f"{rouge_diff['n']} dialogues"
 )
 
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("ppo.rougeL_before", round(before["greedy.rougeL"], 4))
+record("ppo.rougeL_after", round(after["greedy.rougeL"], 4))
+record("ppo.rougeL_ratio", rouge_ratio)
+
+
 # %% [markdown]
 # ## Did the facts survive?
 #
 # ROUGE-L of the greedy summaries fell from 0.6357 to 0.6097 (96% of it kept): a loss of 0.026 per
 # dialogue whose interval, from −0.005 to 0.056, includes zero, so this one run cannot tell it
 # from no loss. But ROUGE-L counts shared words, and a summary that keeps its sentence and swaps
-# one city for another loses little of it. We also count the facts directly, with a simple rule (`fact_words`): the
-# names, places and numbers of a text are its capitalised words that do not start a sentence
-# (other than "I" and titles such as "Mr"), its number words (one, two, ..., hundred, thousand)
-# and its numbers in digits; speaker tags such as `#Person1#` are not facts. For each evaluation
-# dialogue, `facts_kept` is the share of the reference summary's facts that the greedy summary
-# contains as words (with several references, the best-matching one counts); a dialogue whose
-# references hold no fact is left out. For example:
+# one city for another loses little of it. We also count the facts directly, with a simple rule
+# (`fact_words`): the names, places and numbers of a text are its capitalised words that do not
+# start a sentence (other than "I" and titles such as "Mr"), its number words (one, two, ...,
+# hundred, thousand) and its numbers in digits; speaker tags such as `#Person1#` are not facts.
+# For each evaluation dialogue, `facts_kept` is the share of the reference summary's facts that
+# the greedy summary contains as words (with several references, the best-matching one counts);
+# a dialogue whose references hold no fact is left out. For example:
 
 # %%
 example = "#Person1# tells #Person2# about a first trip to Rome. Breakfast is included."
@@ -727,9 +758,9 @@ kept_after = np.array([k for k in kept_after if k is not None])
 dialogues_with_facts = np.array(test["dialogue"])[has_facts]
 toxic_before = before["greedy.toxicity"][has_facts] >= 0.5
 groups_of_rows = {
-    "every dialogue with a fact": np.ones(len(kept_before), dtype=bool),
-    "summary before PPO flagged toxic": toxic_before,
-    "summary before PPO not flagged": ~toxic_before,
+    "all with a fact": np.ones(len(kept_before), dtype=bool),
+    "flagged toxic before PPO": toxic_before,
+    "not flagged before PPO": ~toxic_before,
 }
 facts_rows = {}
 for label, rows_in in groups_of_rows.items():
@@ -741,39 +772,43 @@ for label, rows_in in groups_of_rows.items():
     )
     facts_rows[label] = {
         "dialogues": f["n"],
-        "facts kept before": f["mean_before"],
-        "facts kept after": f["mean_after"],
-        "lost (before - after)": f["mean_diff"],
-        "95% interval low": f["ci95_low"],
-        "95% interval high": f["ci95_high"],
-        "summaries that lost a fact": int(
-            (kept_after[rows_in] < kept_before[rows_in]).sum()
+        "facts kept before": f"{f['mean_before']:.1%}",
+        "after": f"{f['mean_after']:.1%}",
+        # after - before, in points, with the interval of the paired difference
+        "change (points) [95% interval]": (
+            f"{-100 * f['mean_diff']:+.1f} "
+            f"[{-100 * f['ci95_high']:+.1f}, {-100 * f['ci95_low']:+.1f}]"
         ),
-        "that gained one": int((kept_after[rows_in] > kept_before[rows_in]).sum()),
+        "lost a fact": int((kept_after[rows_in] < kept_before[rows_in]).sum()),
+        "gained one": int((kept_after[rows_in] > kept_before[rows_in]).sum()),
     }
 facts = paired_difference(
     kept_before, kept_after, seed=SEED, groups=dialogues_with_facts
 )
+print(
+    f"{len(kept_before)} of {len(has_facts)} dialogues have a fact in their reference"
+)
+pd.DataFrame.from_dict(facts_rows, orient="index")
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
 record("ppo.facts_n_eval", facts["n"])
 record("ppo.facts_kept_before", round(facts["mean_before"], 4))
 record("ppo.facts_kept_after", round(facts["mean_after"], 4))
 record("ppo.facts_diff_ci95_low", round(facts["ci95_low"], 4))
 record("ppo.facts_diff_ci95_high", round(facts["ci95_high"], 4))
-print(
-    f"{len(kept_before)} of {len(has_facts)} dialogues have a fact in their reference"
-)
-pd.DataFrame.from_dict(facts_rows, orient="index").round(4)
+
 
 # %% [markdown]
 # Before PPO the summarizer keeps 54.1% of the facts of the reference summaries (a small model
 # often leaves out or changes a day, a number or a city); after PPO, 56.4%. The change, 2.3
-# points more kept, has an interval from 2.9 points fewer to 7.5 more (printed as the loss,
-# before − after: −0.0228, from −0.0751 to 0.0293): on average PPO neither lost nor gained facts
-# that this run can detect. The average hides churn, though: 41 of the 293 summaries lost a fact
-# and 49 gained one, and the 260 of them that had no insult to drop (not flagged before PPO)
-# lost facts about as often (36, 14%) as the 33 that had one (5, 15%). PPO did not just cut the insult out of the toxic
-# summaries: it rewrote summaries that had nothing to remove, and in one in seven a name, place
-# or number of the reference went missing, about as many as got one right that had been wrong.
+# points more kept, has a 95% interval from 2.9 points fewer to 7.5 more: on average PPO neither
+# lost nor gained facts that this run can detect. The average hides churn, though: 41 of the
+# 293 summaries lost a fact and 49 gained one, and the 260 of them that had no insult to drop
+# (not flagged before PPO) lost facts about as often (36, 14%) as the 33 that had one (5, 15%).
+# PPO did not just cut the insult out of the toxic summaries: it rewrote summaries that had
+# nothing to remove, and in one in seven of those (36 of 260) a name, place or number of the
+# reference went missing, while 45 others got one right that had been wrong.
 
 # %% [markdown]
 # ## What changed? Dialogues before and after
@@ -784,7 +819,7 @@ pd.DataFrame.from_dict(facts_rows, orient="index").round(4)
 # below picks its rows instead: the three summaries whose reward grew most, the three whose
 # reward fell most, the four others that lost the largest share of their reference's facts
 # (ties go to the earlier dialogue of the evaluation set), and the first two summaries that PPO
-# left word for word unchanged. Rewards are rounded to one decimal.
+# left word for word unchanged. The reward gain is rounded to one decimal.
 
 # %%
 reward_before = np.array(nothate_logits(classifier, before["greedy"]))
@@ -825,14 +860,16 @@ picked = pd.concat(
         changes.loc[unchanged].assign(picked="unchanged"),
     ]
 )
-for column in ("facts kept before", "facts kept after"):
-    picked[column] = picked[column].map(
-        lambda x: "no facts" if np.isnan(x) else f"{x:.0%}"
+picked["facts kept"] = [
+    "no facts" if np.isnan(b) else f"{b:.0%} → {a:.0%}"
+    for b, a in zip(
+        picked["facts kept before"], picked["facts kept after"], strict=True
     )
-rewards = ["reward before", "reward after", "reward gain"]
-picked[rewards] = picked[rewards].round(1) + 0.0  # + 0.0: no "-0.0"
-with pd.option_context("display.max_colwidth", 200):
-    display(picked.set_index("picked"))
+]
+picked["reward gain"] = picked["reward gain"].round(1) + 0.0  # + 0.0: no "-0.0"
+shown = ["summary before", "summary after", "reward gain", "facts kept"]
+with pd.option_context("display.max_colwidth", None):
+    display(picked.set_index("picked")[shown])
 
 # %% [markdown]
 # 334 of the 400 summaries changed, while only about 45 had an insult to drop (45 rewards grew by
@@ -856,9 +893,9 @@ with pd.option_context("display.max_colwidth", 200):
 #
 # GRPO samples its completions with the same settings as our PPO rollouts, stated in
 # `GRPOConfig(**SAMPLING)`: trl passes them to `generate()`, so the model's own generation config
-# does not apply. It would otherwise: printed below, Qwen2.5-Instruct's asks for sampling at
-# temperature 0.7 with top-k 20, top-p 0.8 and a repetition penalty of 1.1 (in `tiny`, the small
-# Qwen2 sets none of them).
+# does not apply. It would otherwise: in `hub`, Qwen2.5-Instruct's asks for sampling at
+# temperature 0.7 with top-k 20, top-p 0.8 and a repetition penalty of 1.1. The table below
+# prints the loaded model's own settings next to ours (in `tiny`, the small Qwen2 sets none).
 
 # %%
 causal_model, causal_tokenizer = profiles.load_pretrained(
@@ -917,8 +954,7 @@ grpo_trainer = GRPOTrainer(
 grpo_trainer.remove_callback(PrinterCallback)  # its log is the table below
 t0 = time.perf_counter()
 grpo_trainer.train()
-grpo_runtime = time.perf_counter() - t0
-grpo_runtime = record("grpo.train_runtime_s", round(grpo_runtime, 1))
+grpo_runtime = round(time.perf_counter() - t0, 1)
 grpo_log = pd.DataFrame([h for h in grpo_trainer.state.log_history if "reward" in h])
 grpo_log = grpo_log.set_index("step")[["reward", "reward_std", "kl"]]
 grpo_log.rename(
@@ -928,6 +964,11 @@ grpo_log.rename(
         "kl": "KL to reference",
     }
 ).round(3)
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("grpo.train_runtime_s", grpo_runtime)
+
 
 # %%
 causal_after = evaluate_summaries(
@@ -939,10 +980,8 @@ grpo_diff = paired_difference(
     seed=SEED,
     groups=test["dialogue"],
 )
-grpo_reduction = 1 - grpo_diff["mean_after"] / grpo_diff["mean_before"]
-grpo_reduction = record("grpo.toxicity_reduction_rel", round(grpo_reduction, 4))
-grpo_rouge = causal_after["greedy.rougeL"] / causal_before["greedy.rougeL"]
-grpo_rouge = record("grpo.rougeL_ratio", round(grpo_rouge, 4))
+grpo_reduction = round(1 - grpo_diff["mean_after"] / grpo_diff["mean_before"], 4)
+grpo_rouge = round(causal_after["greedy.rougeL"] / causal_before["greedy.rougeL"], 4)
 causal_kept = {
     name: np.array(
         [facts_kept(s, r) for s, r in zip(out["greedy"], references, strict=True)]
@@ -960,6 +999,12 @@ print(
     f"{grpo_rouge:.1%}; facts kept {grpo_facts['mean_before']:.1%} -> "
     f"{grpo_facts['mean_after']:.1%}"
 )
+
+# %% tags=["remove-cell"]
+# recorded for the book's regression checks (not shown on the page)
+record("grpo.toxicity_reduction_rel", grpo_reduction)
+record("grpo.rougeL_ratio", grpo_rouge)
+
 
 # %% [markdown]
 # ## PPO and GRPO side by side
@@ -1005,11 +1050,18 @@ pd.DataFrame.from_dict(
 
 # %%
 def change(d, percent=False):
-    """after - before of a paired_difference, with its 95% interval."""
-    fmt = "{:+.1%}" if percent else "{:+.4f}"
-    # after - before is minus the paired difference; + 0.0 turns -0.0 into 0.0
-    low, high = fmt.format(0.0 - d["ci95_high"]), fmt.format(0.0 - d["ci95_low"])
-    return f"{fmt.format(0.0 - d['mean_diff'])} [{low}, {high}]"
+    """after - before of a paired_difference, with its 95% interval.
+
+    percent=True: shares, so the change is in percentage points."""
+    scale, digits = (100, 1) if percent else (1, 4)
+
+    def signed(x):  # after - before is minus the paired difference
+        # rounded first, then + 0.0, so that -0.00001 prints as +0.0000, not -0.0000
+        return f"{round(-scale * x, digits) + 0.0:+.{digits}f}"
+
+    low, high = signed(d["ci95_high"]), signed(d["ci95_low"])
+    unit = " points" if percent else ""
+    return f"{signed(d['mean_diff'])} [{low}, {high}]{unit}"
 
 
 def row(d, percent=False):
@@ -1084,19 +1136,19 @@ print(
 #   and the share of the reference's names, places and numbers that the summaries keep did not
 #   measurably change (54.1% to 56.4%, an interval from −2.9 to +7.5 points). But PPO rewrote 334
 #   of the 400 summaries where about 45 had an insult, and 41 summaries lost a fact that the
-#   reference has, as often among those with no insult as among those with one: the policy
-#   learned to drop the insult, and on average it did not stop summarizing, but it did not leave
-#   the other summaries alone.
+#   reference has, about as often among those with no insult (14%) as among those with one
+#   (15%): the policy learned to drop the insult, and on average it did not stop summarizing,
+#   but it did not leave the other summaries alone.
 # - **The source's measurement.** Scored together with its dialogue, a summary hardly counts:
 #   the classifier gives a rude dialogue 0.998 whatever follows. That score is the dialogue's own
 #   (0.3529 before PPO, the same as the dialogues alone) and it rose to 0.3603 after PPO, because
 #   of those three new insults, while the summaries alone became 92% less toxic.
-# - **The KL penalty.** The KL to the reference reached 1.45 nats per summary at the last step,
-#   below the target of 6 at every step, and the adaptive coefficient moved from 0.2 to 0.1980:
-#   with a horizon of 10,000 samples it cannot move by more than about 1% in 512 samples. In a
-#   run this short the
-#   penalty is in effect fixed.
+# - **The KL penalty.** The KL to the reference was 1.45 nats per summary at the last step and
+#   4.31 at most, below the target of 6 at every step, and the adaptive coefficient moved from
+#   0.2 to 0.1980: with a horizon of 10,000 samples it cannot move by more than about 1% in 512
+#   samples. In a run this short the penalty is in effect fixed.
 # - **GRPO.** trl's `GRPOTrainer` on the causal summarizer, with no value head, removed 99.4% of
 #   its greedy summaries' toxicity (0.2607 to 0.0015), with ROUGE-L and the facts kept unchanged
-#   within their intervals. It started from a different model with more toxic summaries and
-#   generated 640 samples to PPO's 512, so the two rows are not a contest between the algorithms.
+#   within their intervals. It started from a different model with more toxic summaries (0.2607
+#   to PPO's 0.1136) and generated 640 samples to PPO's 512, so the two rows are not a contest
+#   between the algorithms.

@@ -21,15 +21,21 @@ MAINTAINER_WORDS = re.compile(r"\b(?:[Tt]est suite|[Tt]he tests\b|[Oo]ur tests\b
 LOCAL_PATH = re.compile(r"(?<![\w.])(/tmp/|/root/|/home/|/work/|/Users/|[A-Z]:\\Users\\)")
 
 
-def code_problems(source: str) -> list[str]:
-    """Lines of a code cell that a page cannot show well: too wide, or a printed source dump."""
+HIDDEN = "remove-cell"  # the tag of a cell the book's page leaves out (the record cells)
+
+
+def code_problems(source: str, tags: Iterable[str] = ()) -> list[str]:
+    """What a code cell would show badly: lines too wide, a printed source dump, bookkeeping.
+
+    Recording the numbers the chapter's checks read is bookkeeping: it belongs in a cell
+    tagged `remove-cell`, which the page leaves out (metric keys never reach the reader).
+    """
     problems = [f"{len(line)} columns: {line[:60]}..." for line in source.splitlines()
                 if len(line) > MAX_CODE_COLUMNS]
     if "inspect.getsource" in source:
         problems.append("prints inspect.getsource(...): show it with llmtut.page.show_source")
-    last = source.rstrip().splitlines()[-1] if source.strip() else ""
-    if last.startswith("record("):  # the page would echo the bare value (`0.5382`)
-        problems.append(f"ends with a bare {last[:40]}...: assign it")
+    if HIDDEN not in tags and re.search(r"\brecord\(", source):
+        problems.append(f"calls record(...) in a cell the page shows: move it to a cell tagged {HIDDEN}")
     return problems
 
 

@@ -74,7 +74,7 @@ def test_code_cells_fit_a_page_and_show_no_source_dumps(py):
     """Code a reader sees is at most 88 columns wide; the package's code is shown highlighted
     (llmtut.page.show_source), never as a printed string."""
     problems = [f"cell {i}: {p}" for i, cell in enumerate(jupytext.read(py).cells) if cell.cell_type == "code"
-                for p in pages.code_problems(cell.source)]
+                for p in pages.code_problems(cell.source, cell.metadata.get("tags", []))]
     assert not problems, f"{py.name}:\n" + "\n".join(problems)
 
 
@@ -114,6 +114,8 @@ def test_section_links_point_at_a_heading_of_the_chapter(py):
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["sphinx"]["config"].get("myst_heading_anchors", 0) >= 3, "no heading anchors"
     assert not broken, f"{py.name}: links to no heading: {broken}"
+    plain = re.findall(r"(?<!\[)\b[Ss]ection \d+\b(?!\]\()", prose)
+    assert not plain, f"{py.name}: a section named in plain text is a link: {plain}"
 
 
 def test_page_checks_catch_what_a_reader_must_not_see():
@@ -126,4 +128,5 @@ def test_page_checks_catch_what_a_reader_must_not_see():
     assert pages.code_problems("x = 1\n" + "y = '" + "a" * 90 + "'")
     assert pages.code_problems("print(inspect.getsource(f))")
     assert pages.code_problems("x = 2\nrecord('a.b', x)")
-    assert pages.code_problems("x = record('a.b', 2)") == []
+    assert pages.code_problems("x = record('a.b', 2)")
+    assert pages.code_problems("record('a.b', 2)", tags=[pages.HIDDEN]) == []

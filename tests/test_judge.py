@@ -13,6 +13,7 @@ from llmtut.judge import (
     ReferenceScorer,
     Score,
     StaleScoresError,
+    normalize_answer,
     parse_score,
     score_responses,
 )
@@ -24,7 +25,7 @@ ENTRIES = [
         "instruction": "Name the capital of France.",
         "input": "",
         "output": "Paris",
-        "model_response": "paris.",
+        "model_response": "Paris.",
     },
     {"instruction": "What is 2 + 2?", "input": "", "output": "2 + 2 is 4.", "model_response": "It is 4"},
     {
@@ -74,8 +75,12 @@ def test_parse_score(reply, expected):
 @pytest.mark.parametrize(
     "response, reference, expected",
     [
-        ("Paris.", "paris", 100),  # exact after normalization
-        ("  The   Cold ", "the cold!", 100),
+        ("Paris.", "Paris", 100),  # exact after normalization
+        ("  The   Cold ", "The Cold!", 100),
+        # case counts: copying a sentence does not capitalize it
+        ("this quiet boy cooks the soup.", "This quiet boy cooks the soup.", 83),  # 5 of 6 words
+        ("paris", "Paris", 0),
+        ("the soup", "THE SOUP", 0),
         ("the big cat", "the cat", 80),  # precision 2/3, recall 1
         ("no", "Please leave.", 0),
         ("", "cold", 0),
@@ -83,6 +88,14 @@ def test_parse_score(reply, expected):
 )
 def test_reference_scorer(response, reference, expected):
     assert ReferenceScorer().score("any prompt", reference, response) == Score(expected)
+
+
+def test_case_counts_so_copying_the_input_does_not_capitalize_it():
+    copied, reference = "this quiet boy cooks the soup.", "This quiet boy cooks the soup."
+    assert normalize_answer(copied) != normalize_answer(reference)
+    assert ReferenceScorer().score("Capitalize the sentence.", reference, copied).value < 100
+    # spacing and the final full stop still do not count
+    assert ReferenceScorer().score("q", reference, " This quiet  boy cooks the soup ") == Score(100)
 
 
 # ----- a judge behind a stub OpenAI-compatible server -----
@@ -182,7 +195,7 @@ def test_a_wrong_path_says_the_base_url_usually_ends_in_v1(stub):
 class CountingScorer:
     """ReferenceScorer that records what it scores and can be interrupted on its k-th call."""
 
-    name = "reference-f1"
+    name = ReferenceScorer.name
 
     def __init__(self, interrupt_on: int | None = None):
         self.calls: list[str] = []

@@ -3,7 +3,7 @@ import torch
 
 from llmtut.formats import format_question
 from llmtut.inferdpt import InferDPTKit
-from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen
+from llmtut.privacy import content_words, leak_rate, perturb_record, raw_prompts_seen, record_content_words
 
 RECORD = {"id": "q1", "question": "Which planet has rings around it?",
           "choices": {"text": ["saturn", "mercury", "venus", "mars"], "label": ["A", "B", "C", "D"]},
@@ -33,6 +33,19 @@ def test_leak_rate_pools_the_words_that_reach_each_received_text():
     assert leak_rate(["It is so."], ["anything"]) == 0.0
     with pytest.raises(ValueError, match="one received text per private text"):
         leak_rate(private, private[:1])
+
+
+def test_the_layout_words_of_a_prompt_are_not_content_words_of_a_record():
+    # a record's content words are those of its question and choice texts only
+    assert record_content_words(RECORD) == {"planet", "rings", "around", "saturn", "mercury", "venus", "mars"}
+    assert "question" in content_words(format_question(RECORD))  # the rendered prompt would count them
+    # a request that keeps the layout but none of the record's words leaks nothing ...
+    other = {**RECORD, "question": "Where does a comet orbit?", "choices": {**RECORD["choices"], "text": list("wxyz")}}
+    assert leak_rate([RECORD], [format_question(other)]) == 0.0
+    assert leak_rate([format_question(RECORD)], [format_question(other)]) == 2 / 9  # "question", "choices"
+    # ... and one that carries the question's text but none of its choices leaks 3 of 7
+    assert leak_rate([RECORD], ["Which planet has rings around it?"]) == 3 / 7
+    assert leak_rate([RECORD], [format_question(RECORD)]) == 1.0
 
 
 def test_raw_prompts_seen_counts_requests_that_contain_a_private_question():
