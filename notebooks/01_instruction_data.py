@@ -84,7 +84,7 @@ pd.set_option("display.max_colwidth", None)  # show answers in full
 # The chapter's parameters. `PROFILE = "hub"` fine-tunes `gpt2-medium` (355M parameters) on the
 # 1100-entry instruction file of the source and scores its answers with a judge LLM, `JUDGE_MODEL`,
 # that the chapter serves itself once the answers exist, or that you serve elsewhere and name in
-# `JUDGE_BASE_URL` (see the scoring section). `PROFILE = "tiny"` runs offline on a
+# `JUDGE_BASE_URL` (see [section 9](#9-scoring-with-a-judge)). `PROFILE = "tiny"` runs offline on a
 # small GPT-2 that `llmtut` pretrains on the tiny world's prose, and on instructions that the tiny
 # world generates. Papermill overrides these values (`-p PROFILE tiny`).
 

@@ -495,8 +495,11 @@ train("lora_alone_reads", "mean", train_new_rows=False)
 
 # %% [markdown]
 # The rows did not move (0.0000), yet the model learns the task: to *read* the template, the
-# model needs only a row that differs from every other input, and a frozen mean row does.
-# The answer's start is also marked by `<s>`.
+# model needs only a row that differs from the old tokens' rows, and a frozen mean row does
+# (its closest old token has a cosine of 0.977,
+# [section 3](#3-the-cost-new-rows-must-be-learned)). The two mean rows are identical (cosine
+# 1.000): the human and the assistant template are told apart by where they stand, and the
+# answer's start is also marked by `<s>`.
 #
 # ### Writing a frozen token
 #

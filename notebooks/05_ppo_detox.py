@@ -152,10 +152,7 @@ print(
 # %%
 data = profiles.load_dialogue_dataset(PROFILE)
 n_train = len(data["train"])
-print(
-    f"{n_train} training dialogues, {len(data['test'])} test dialogues; "
-    f"columns: {', '.join(data['train'].column_names)}"
-)
+print(f"{n_train} training dialogues, {len(data['test'])} test dialogues")
 test = data["test"].shuffle(seed=SEED).select(range(min(N_EVAL, len(data["test"]))))
 references = reference_lists(test)
 counts = sorted({len(refs) for refs in references})
@@ -1021,7 +1018,7 @@ def side(diff, rouge_kept, facts_diff, runtime, samples):
         ),
         "ROUGE-L kept": f"{rouge_kept:.1%}",
         "facts kept": (
-            f"{facts_diff['mean_before']:.1%} -> {facts_diff['mean_after']:.1%}"
+            f"{facts_diff['mean_before']:.1%} → {facts_diff['mean_after']:.1%}"
         ),
         "train time (s)": round(runtime),
         "samples generated": samples,
@@ -1042,7 +1039,7 @@ pd.DataFrame.from_dict(
         ),
     },
     orient="index",
-)
+).T  # one row per quantity: two columns fit the page
 
 # %% [markdown]
 # ## What the numbers say
@@ -1140,9 +1137,10 @@ print(
 #   (15%): the policy learned to drop the insult, and on average it did not stop summarizing,
 #   but it did not leave the other summaries alone.
 # - **The source's measurement.** Scored together with its dialogue, a summary hardly counts:
-#   the classifier gives a rude dialogue 0.998 whatever follows. That score is the dialogue's own
-#   (0.3529 before PPO, the same as the dialogues alone) and it rose to 0.3603 after PPO, because
-#   of those three new insults, while the summaries alone became 92% less toxic.
+#   the classifier gives each of the 141 dialogues it flags 0.998 whatever follows. That score
+#   is the dialogue's own (0.3529 before PPO, the same as the dialogues alone) and it rose to
+#   0.3603 after PPO, because of those three new insults, while the summaries alone became 92%
+#   less toxic.
 # - **The KL penalty.** The KL to the reference was 1.45 nats per summary at the last step and
 #   4.31 at most, below the target of 6 at every step, and the adaptive coefficient moved from
 #   0.2 to 0.1980: with a horizon of 10,000 samples it cannot move by more than about 1% in 512

@@ -178,9 +178,10 @@ print(
 )
 
 # %% [markdown]
-# Here is the first padded batch of the run, row by row, its rows sorted by length for the plot (the
-# batch itself comes in random order; sorting moves no pad): the blue part of each row is the
-# example, the grey part is padding up to the batch's longest example. Every layer of the model
+# Here is a padded batch of the first 160 examples of the shuffled training set (the `Trainer` draws
+# its own random batches from the same examples), row by row, its rows sorted by length for the plot
+# (sorting moves no pad): the blue part of each row is the example, the grey part is padding up to
+# the batch's longest example. Every layer of the model
 # computes on the grey part too.
 
 # %%
@@ -203,7 +204,7 @@ ax.barh(
 ax.set(
     xlabel="tokens",
     ylabel="row, sorted by length",
-    title=f"The first padded batch of {BATCH_SIZE}: "
+    title=f"A padded batch of {BATCH_SIZE} examples: "
     f"{1 - first.sum() / first.size / first.max():.0%} of it is padding",
 )
 ax.legend(loc="lower left", fontsize=8)
@@ -333,11 +334,12 @@ print(f"On {DEVICE}, padding-free and packed rows use the attention named {varle
 # The same starting weights, learning rate schedule, seed and number of optimizer steps each time,
 # with the same transformers `Trainer`; only the collator (and, for packing, the rows) change:
 #
-# | layout | collator | one step sees |
-# |---|---|---|
-# | padded | trl's `DataCollatorForLanguageModeling` | `BATCH_SIZE` rows, padded to the longest |
-# | padding-free | transformers' `DataCollatorWithFlattening` | the same `BATCH_SIZE` examples in one row |
-# | packed | trl's `DataCollatorForLanguageModeling(padding_free=True)` | `PACKED_ROWS_PER_STEP` packed rows in one, about `BATCH_SIZE` examples |
+# - **padded**: trl's `DataCollatorForLanguageModeling`; a step sees `BATCH_SIZE` rows, each
+#   padded to the longest;
+# - **padding-free**: transformers' `DataCollatorWithFlattening`; a step sees the same `BATCH_SIZE`
+#   examples in one row;
+# - **packed**: trl's `DataCollatorForLanguageModeling` with `padding_free=True`; a step sees
+#   `PACKED_ROWS_PER_STEP` packed rows flattened into one, about `BATCH_SIZE` examples.
 #
 # How we measure, since timing is easy to get wrong:
 #
@@ -560,8 +562,8 @@ print(
 # model: their held-out losses agree to four decimals.
 #
 # How much faster padding-free was, the speed-up column says, and on two shared CPU cores that
-# figure moves from one run of the chapter to the next: a busy machine slows the padding-free runs
-# most, with their many small attention calls. That is why each layout's fastest run counts, and why
+# figure moves from one run of the chapter to the next: a busy machine can slow the padding-free
+# runs more, with their many small attention calls. That is why each layout's fastest run counts, and why
 # the line under the table gives each repeat's speed-up as well: run the chapter again and expect a
 # speed-up about as far from this one as those repeats lie from each other. Packing computes the
 # same tokens (a packed row is a padding-free row, only longer), so it should run about as fast as
@@ -569,12 +571,13 @@ print(
 #
 # ## Where the speed-up comes from
 #
-# If every part of a step cost the same per token, removing a padding share $p$ would speed a step up
-# by $1/(1-p)$. The sweep below times a few steps of each layout at several batch sizes and sets each
+# If every part of a step cost the same per token, removing a padding share p would speed a step up
+# by 1/(1-p). The sweep below times a few steps of each layout at several batch sizes and sets each
 # measured speed-up beside that prediction. At `BATCH_SIZE` it reuses the runs above, which timed more
-# steps, so the two tables agree there. Elsewhere its padding share is that of the batches it timed
-# (the first `SWEEP_STEPS + WARMUP_STEPS` of each size), not of the whole epoch: at 8 it is 0.218
-# in the sweep below and 0.206 in the padding-share table above.
+# steps, so the two tables agree there. Elsewhere its padding share is that of the examples it timed
+# (the first `SWEEP_STEPS + WARMUP_STEPS` batches' worth of each size, taken in order; the `Trainer`
+# groups them in its own random order, so the share is an estimate), not of the whole epoch: at 8 it
+# is 0.218 in the sweep below and 0.206 in the padding-share table above.
 
 # %%
 sweep = []
@@ -703,8 +706,9 @@ record("packed_one_row.final_loss", round(one_row_run["final_loss"], 4))
 # %% [markdown]
 # One long row of similar examples per step trains worse on the same tokens (4.8% above
 # padding-free); several rows per step keep the steps mixed (their spread of lengths, 6.2, is close
-# to random batches' 6.6), and the loss stays within 0.3% of padding-free. Shuffling within a window
-# before packing does the same job when each step has room for one row only.
+# to random batches' 6.6), and the loss stays within 0.3% of padding-free. When each step has room
+# for one row only, shuffling within a window before packing should do the same job (not measured
+# here).
 #
 # ## When packing leaks attention across examples
 #
