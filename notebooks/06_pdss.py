@@ -543,7 +543,8 @@ print(
     f"over the source's 64: {over_64:.0%}"
 )
 item = pdss_data[0]
-assert item["decoder_labels"][-1] == tokenizer.eos_token_id  # the decoder learns to stop
+# the decoder learns to stop: its last label is the end-of-sequence token
+assert item["decoder_labels"][-1] == tokenizer.eos_token_id
 print(
     f"row 0: encoder {len(item['encoder_input_ids'])} tokens, "
     f"{sum(t != -100 for t in item['encoder_labels'])} labelled; "
